@@ -1,0 +1,48 @@
+# Development entry points. `make install && make test` is what CI runs (.ci/run).
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: install test lint typecheck unit bench image golden clean
+
+install: $(BIN)/osm $(BIN)/helm
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(BIN)/osm: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $@
+
+$(BIN)/helm: | $(BIN)/python
+	bash scripts/install-helm.sh $(BIN)
+
+# Lint and type checks run as part of the test command.
+test: lint typecheck
+	$(BIN)/python -m pytest -q
+
+lint:
+	$(BIN)/ruff check osm_cli osm_mesh tests benchmarks
+	$(BIN)/ruff format --check osm_cli osm_mesh tests benchmarks
+
+typecheck:
+	$(BIN)/mypy osm_cli osm_mesh
+
+unit:
+	$(BIN)/python -m pytest -q -m "not envoy and not slow"
+
+# Regenerate golden files after an intended output change; review the diff.
+golden:
+	OSM_UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests -k golden
+
+bench:
+	$(BIN)/python -m benchmarks
+
+# The control-plane image (no container engine on the CI machines: not built there).
+image:
+	docker build -t osm-mesh-controller:$$($(BIN)/python -c 'import osm_mesh; print(osm_mesh.__version__)') .
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from osm_cli.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One module per noun; each exposes a Typer ``app`` that ``osm_cli.app`` loads lazily."""

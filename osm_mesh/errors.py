@@ -1,0 +1,50 @@
+"""Domain errors raised by osm_mesh and turned into one-line messages by osm_cli.
+
+Each error carries the message the user sees and, where one helps, a hint that
+says what to do next. ``osm_cli.errors`` maps these (and library exceptions) to
+exit codes in one place.
+"""
+
+from __future__ import annotations
+
+
+class MeshError(Exception):
+    """A failure the user can act on; ``str()`` is the one-line message."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(MeshError):
+    """Bad user input, detected before anything was sent or written."""
+
+
+class NotFound(MeshError):
+    """A named object (mesh, namespace, pod...) does not exist."""
+
+
+class Conflict(MeshError):
+    """The request collides with existing state (mesh already installed...)."""
+
+
+class ClusterUnreachable(MeshError):
+    """The Kubernetes API server could not be reached or the kubeconfig is unusable."""
+
+
+class PermissionDenied(MeshError):
+    """The API server refused the request (HTTP 401/403)."""
+
+
+class ToolMissing(MeshError):
+    """An external program (helm, envoy) is missing or too old."""
+
+
+class Timeout(MeshError):
+    """Waiting for something (readiness, a port) took longer than allowed."""

@@ -1,0 +1,1 @@
+"""Kubernetes operations the CLI needs: clients, namespaces, meshes, port-forward."""
