@@ -11,6 +11,7 @@ before or after the sub-command.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +75,13 @@ class LazyGroup(TyperGroup):
         if self._drawing_help:
             # The root help page only needs the name and one line.
             return TyperCommand(name, short_help=spec.short_help, help=spec.short_help)
+        if ctx.resilient_parsing:
+            # Shell completion lists every command: one that cannot load must not break
+            # completion of the others.
+            try:
+                return load_command(name, spec)
+            except ImportError:
+                return TyperCommand(name, short_help=spec.short_help, help=spec.short_help)
         return load_command(name, spec)
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -181,6 +189,12 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     env = env or Environment()
     args = hoist_global_options(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if "_OSM_COMPLETE" in os.environ:
+        # A shell asks for completions (scripts from `osm completion`): register Typer's
+        # completion classes, which add_completion=False leaves out.
+        from typer._completion_classes import completion_init
+
+        completion_init()
     command = typer.main.get_command(app)
 
     def invoke() -> Any:

@@ -1,0 +1,55 @@
+"""`osm local run -f DIR`: the manifests' Deployments as processes with Envoy sidecars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from osm_cli.commands.local.view import pods_table, wait_until_interrupted
+from osm_cli.context import app_context
+from osm_cli.output import OutputFormat, OutputOption, dumps
+
+
+def local_run(
+    ctx: typer.Context,
+    filename: Annotated[
+        list[Path],
+        typer.Option(
+            "--filename", "-f", help="Manifest file or directory (repeatable)", show_default=False
+        ),
+    ],
+    work_dir: Annotated[
+        Path | None,
+        typer.Option("--work-dir", help="Keep logs, certificates and state.json here"),
+    ] = None,
+    address_block: Annotated[
+        str | None,
+        typer.Option(
+            "--address-block", help="Use 127.X.Y.0/24 (give 127.X.Y) [default: random free]"
+        ),
+    ] = None,
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Run the Deployments of the manifests with Envoy sidecars until Ctrl-C.
+
+    Each Deployment needs the annotation local.openservicemesh.io/command (what to run);
+    apps get POD_IP, PORT and HTTP_PROXY (their sidecar). See docs/local-mesh.md.
+    """
+    from osm_mesh.local.runtime import LocalMesh
+
+    app_ctx = app_context(ctx)
+    mesh = LocalMesh(filename, work_dir=work_dir, prefix=address_block, progress=app_ctx.debug)
+    app_ctx.info(f"Starting the local mesh (logs in {mesh.log_dir}) ...")
+    mesh.start()
+    try:
+        state = mesh.state()
+        if output is OutputFormat.table:
+            app_ctx.out(pods_table(state).render())
+            app_ctx.out(f"\nControl plane: {state['controlPlane']}  Logs: {state['logDir']}")
+        else:
+            app_ctx.out(dumps(state, output))
+        wait_until_interrupted(app_ctx, [mesh])
+    finally:
+        mesh.stop()

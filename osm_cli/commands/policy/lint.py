@@ -1,0 +1,53 @@
+"""`osm policy lint -f FILE|DIR...`: offline checks of SMI manifests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from osm_cli.context import app_context
+from osm_cli.output import OutputFormat, OutputOption, emit
+
+
+def lint(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path],
+        typer.Option(
+            "--filename",
+            "-f",
+            help="Manifest file or directory (recursive); repeat for more",
+            show_default=False,
+        ),
+    ],
+    output: OutputOption = OutputFormat.table,
+) -> None:
+    """Lint SMI policies and the Services, ServiceAccounts and Deployments beside them.
+
+    No cluster is contacted. Every SMI version is accepted. Errors exit 1; warnings and
+    info alone exit 0.
+    """
+    from osm_mesh.policy.lint import lint_paths
+
+    app_ctx = app_context(ctx)
+    report = lint_paths(files)
+    if output is not OutputFormat.table:
+        emit(app_ctx, output, report.to_dict())
+    else:
+        lines = []
+        for f in report.findings:
+            where = f"{f.file}:{f.line}" if f.line else f.file
+            subject = " ".join(x for x in (f.object, f.field) if x)
+            lines.append(f"{where}: {f.severity}: {subject + ': ' if subject else ''}{f.message}")
+            if f.hint:
+                lines.append(f"    fix: {f.hint}")
+        s = report.summary()
+        lines.append(
+            f"{s['errors']} error(s), {s['warnings']} warning(s), {s['info']} info "
+            f"in {s['objects']} object(s) from {s['files']} file(s)"
+        )
+        app_ctx.out("\n".join(lines))
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,308 @@
+"""Kubernetes-shaped objects -> ``Catalog`` (pure, linear in the number of objects)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from osm_mesh import labels
+from osm_mesh.catalog.loader import Document
+from osm_mesh.catalog.model import Catalog, FrozenMap, Identity, Pod, Service, ServicePort
+from osm_mesh.smi.meshconfig import CONFIG_GROUP, parse_mesh_config
+from osm_mesh.smi.model import (
+    HTTPRouteGroup,
+    MeshConfig,
+    ObjectRef,
+    Problem,
+    TCPRoute,
+    TrafficSplit,
+    TrafficTarget,
+    UDPRoute,
+)
+from osm_mesh.smi.parse import is_smi, parse_smi
+
+# Controllers whose pod template becomes pods (DaemonSets count as one replica).
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet")
+# (namespace, deployment, replica index, pod name) -> the pod's IP ("" = none yet).
+PodIpHook = Callable[[str, str, int, str], str]
+# A namespace set, or "all" (every namespace seen), or None (labelled monitored-by only).
+Monitored = Iterable[str] | str | None
+
+PROTOCOL_PREFIXES = (("http", "http"), ("grpc", "grpc"), ("tcp", "tcp"), ("udp", "udp"))
+_APP_PROTOCOLS = {
+    "http": "http",
+    "http2": "http",
+    "h2c": "http",
+    "kubernetes.io/h2c": "http",
+    "https": "tcp",
+    "tls": "tcp",
+    "grpc": "grpc",
+    "tcp": "tcp",
+    "udp": "udp",
+}
+
+
+def port_protocol(port: dict[str, Any]) -> str:
+    """appProtocol, else the port-name prefix (http-, tcp-, grpc-), else HTTP (OSM's rule)."""
+    if str(port.get("protocol", "TCP")).upper() == "UDP":
+        return "udp"
+    app = str(port.get("appProtocol") or "").lower()
+    if app in _APP_PROTOCOLS:
+        return _APP_PROTOCOLS[app]
+    name = str(port.get("name") or "").lower()
+    for prefix, protocol in PROTOCOL_PREFIXES:
+        if name == prefix or name.startswith(prefix + "-"):
+            return protocol
+    return "http"
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _ns(obj: dict[str, Any]) -> str:
+    return str(_meta(obj).get("namespace") or "default")
+
+
+def _strmap(value: Any) -> FrozenMap:
+    if not isinstance(value, dict):
+        return FrozenMap()
+    return FrozenMap({str(k): str(v) for k, v in value.items()})
+
+
+def service_from(obj: dict[str, Any]) -> Service:
+    spec = obj.get("spec") or {}
+    ports = []
+    for i, p in enumerate(spec.get("ports") or []):
+        if not isinstance(p, dict) or not isinstance(p.get("port"), int):
+            continue
+        target = p.get("targetPort", p["port"])
+        target = int(target) if isinstance(target, str) and target.isdigit() else target
+        name = str(p.get("name") or ("" if i == 0 else f"port-{p['port']}"))
+        ports.append(ServicePort(name, p["port"], target, port_protocol(p)))  # type: ignore[arg-type]
+    return Service(
+        _ns(obj), str(_meta(obj).get("name")), tuple(sorted(ports)), _strmap(spec.get("selector"))
+    )
+
+
+def _container_ports(pod_spec: dict[str, Any]) -> tuple[tuple[str, int], ...]:
+    out = []
+    for c in pod_spec.get("containers") or []:
+        for p in (c or {}).get("ports") or []:
+            if isinstance(p, dict) and isinstance(p.get("containerPort"), int):
+                out.append((str(p.get("name") or ""), p["containerPort"]))
+    return tuple(out)
+
+
+def pod_from(obj: dict[str, Any]) -> Pod:
+    meta, spec = _meta(obj), obj.get("spec") or {}
+    pod_labels = _strmap(meta.get("labels"))
+    owner = None
+    for ref in meta.get("ownerReferences") or []:
+        if isinstance(ref, dict) and ref.get("kind") == "ReplicaSet":
+            # ReplicaSet "<deployment>-<hash>" -> the Deployment name.
+            owner = str(ref.get("name", "")).rsplit("-", 1)[0] or None
+    return Pod(
+        namespace=_ns(obj),
+        name=str(meta.get("name")),
+        labels=pod_labels,
+        service_account=str(
+            spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+        ),
+        ip=str((obj.get("status") or {}).get("podIP") or ""),
+        proxy_uuid=pod_labels.get(labels.PROXY_UUID_LABEL),
+        container_ports=_container_ports(spec),
+        annotations=_strmap(meta.get("annotations")),
+        deployment=owner,
+    )
+
+
+def pods_from_deployment(obj: dict[str, Any], pod_ip: PodIpHook | None) -> list[Pod]:
+    """Pods a Deployment would run, named ``<deployment>-<i>`` with a stable proxy UUID."""
+    meta, spec = _meta(obj), obj.get("spec") or {}
+    template = spec.get("template") or {}
+    tmeta, tspec = template.get("metadata") or {}, template.get("spec") or {}
+    replicas = 1 if obj.get("kind") == "DaemonSet" else spec.get("replicas", 1)
+    replicas = replicas if isinstance(replicas, int) and replicas >= 0 else 1
+    ns, name = _ns(obj), str(meta.get("name"))
+    pods = []
+    for i in range(replicas):
+        pod_name = f"{name}-{i}"
+        pods.append(
+            Pod(
+                namespace=ns,
+                name=pod_name,
+                labels=_strmap(tmeta.get("labels")),
+                service_account=str(
+                    tspec.get("serviceAccountName") or tspec.get("serviceAccount") or "default"
+                ),
+                ip=pod_ip(ns, name, i, pod_name) if pod_ip else "",
+                proxy_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"osm-pod:{ns}/{pod_name}")),
+                container_ports=_container_ports(tspec),
+                annotations=_strmap(tmeta.get("annotations")),
+                deployment=name,
+            )
+        )
+    return pods
+
+
+@dataclass
+class _Acc:
+    namespaces: dict[str, FrozenMap]
+    services: dict[tuple[str, str], Service]
+    pods: dict[tuple[str, str], Pod]
+    deployment_pods: dict[tuple[str, str], list[Pod]]
+    accounts: set[Identity]
+    smi: dict[tuple[str, str, str], Any]
+    mesh_configs: list[MeshConfig]
+    problems: list[Problem]
+
+
+def build_catalog(
+    objects: Iterable[dict[str, Any] | Document],
+    *,
+    monitored: Monitored = None,
+    mesh_name: str | None = None,
+    pod_ip: PodIpHook | None = None,
+    synthesize_pods: bool = True,
+    mesh_config: MeshConfig | None = None,
+    version: int = 0,
+) -> Catalog:
+    """Build a Catalog from raw objects (dicts or loader Documents).
+
+    ``monitored``: namespaces in the mesh -- an iterable, ``"all"``, or None for the
+    namespaces labelled ``openservicemesh.io/monitored-by`` (``=mesh_name`` when given) and
+    not ``openservicemesh.io/ignore``. Deployments become pods (``pods_from_deployment``)
+    unless real Pods of that Deployment are given or ``synthesize_pods`` is false.
+    """
+    acc = _Acc({}, {}, {}, {}, set(), {}, [], [])
+    for item in objects:
+        doc = item if isinstance(item, Document) else Document(item)
+        _add(acc, doc, pod_ip, synthesize_pods)
+    deployments_with_pods = {(p.namespace, p.deployment) for p in acc.pods.values() if p.deployment}
+    for key, pods in acc.deployment_pods.items():
+        if key not in deployments_with_pods:
+            for p in pods:
+                acc.pods.setdefault(p.key, p)
+
+    seen_ns = set(acc.namespaces) | {k[0] for k in acc.services} | {k[0] for k in acc.pods}
+    seen_ns |= {i.namespace for i in acc.accounts} | {k[1] for k in acc.smi}
+    if monitored == "all":
+        in_mesh = set(seen_ns)
+    elif monitored is None:
+        in_mesh = {
+            ns
+            for ns, lab in acc.namespaces.items()
+            if labels.MONITORED_BY_LABEL in lab
+            and (mesh_name is None or lab[labels.MONITORED_BY_LABEL] == mesh_name)
+            and lab.get(labels.IGNORE_LABEL) != labels.IGNORE_LABEL_VALUE
+        }
+    else:
+        in_mesh = set(monitored)
+
+    def keep(ns: str) -> bool:
+        return ns in in_mesh
+
+    smi = [o for k, o in sorted(acc.smi.items()) if keep(k[1])]
+    config = mesh_config or _pick_mesh_config(acc)
+    return Catalog(
+        monitored_namespaces=frozenset(in_mesh),
+        namespaces=tuple(sorted(seen_ns)),
+        services=tuple(sorted(s for s in acc.services.values() if keep(s.namespace))),
+        pods=tuple(sorted(p for p in acc.pods.values() if keep(p.namespace))),
+        service_accounts=tuple(sorted(i for i in acc.accounts if keep(i.namespace))),
+        traffic_targets=tuple(o for o in smi if isinstance(o, TrafficTarget)),
+        http_route_groups=tuple(o for o in smi if isinstance(o, HTTPRouteGroup)),
+        tcp_routes=tuple(o for o in smi if isinstance(o, TCPRoute)),
+        udp_routes=tuple(o for o in smi if isinstance(o, UDPRoute)),
+        traffic_splits=tuple(o for o in smi if isinstance(o, TrafficSplit)),
+        mesh_config=config,
+        problems=tuple(acc.problems),
+        version=version,
+    )
+
+
+def _pick_mesh_config(acc: _Acc) -> MeshConfig:
+    if not acc.mesh_configs:
+        return MeshConfig()
+    for c in acc.mesh_configs:
+        if c.name == labels.MESH_CONFIG_NAME:
+            return c
+    return acc.mesh_configs[0]
+
+
+def _with_place(problems: list[Problem], doc: Document) -> list[Problem]:
+    return [
+        Problem(
+            p.severity,
+            p.ref,
+            p.field,
+            p.message,
+            p.hint,
+            p.file or doc.file,
+            p.line if p.line is not None else doc.line,
+        )
+        for p in problems
+    ]
+
+
+def _add(acc: _Acc, doc: Document, pod_ip: PodIpHook | None, synthesize: bool) -> None:
+    obj = doc.obj
+    kind = str(obj.get("kind", ""))
+    api_version = str(obj.get("apiVersion", ""))
+    meta = _meta(obj)
+    name = str(meta.get("name") or "")
+    if is_smi(obj):
+        parsed, problems = parse_smi(obj)
+        acc.problems.extend(_with_place(problems, doc))
+        if parsed is not None:
+            key = (kind, parsed.namespace, parsed.name)
+            if key in acc.smi:
+                acc.problems.append(
+                    Problem(
+                        "warning",
+                        parsed.ref,
+                        "metadata.name",
+                        "defined more than once; the last definition wins",
+                        "remove or rename the duplicate",
+                        doc.file,
+                        doc.line,
+                    )
+                )
+            acc.smi[key] = parsed
+        return
+    if api_version.startswith(CONFIG_GROUP + "/") and kind == "MeshConfig":
+        config, problems = parse_mesh_config(obj)
+        acc.problems.extend(_with_place(problems, doc))
+        if config is not None:
+            acc.mesh_configs.append(config)
+        return
+    if not name:
+        if kind in ("Namespace", "ServiceAccount", "Service", "Pod", "Deployment"):
+            acc.problems.append(
+                Problem(
+                    "error",
+                    ObjectRef(kind, None, "<unnamed>", api_version),
+                    "metadata.name",
+                    "missing name",
+                    "set metadata.name",
+                    doc.file,
+                    doc.line,
+                )
+            )
+        return
+    if kind == "Namespace" and api_version == "v1":
+        acc.namespaces[name] = _strmap(meta.get("labels"))
+    elif kind == "ServiceAccount" and api_version == "v1":
+        acc.accounts.add(Identity(_ns(obj), name))
+    elif kind == "Service" and api_version == "v1":
+        svc = service_from(obj)
+        acc.services[svc.key] = svc
+    elif kind == "Pod" and api_version == "v1":
+        pod = pod_from(obj)
+        acc.pods[pod.key] = pod
+    elif kind in WORKLOAD_KINDS and api_version == "apps/v1" and synthesize:
+        acc.deployment_pods[(_ns(obj), name)] = pods_from_deployment(obj, pod_ip)

@@ -1,0 +1,178 @@
+"""Where catalogs come from: the Source protocol and FileSource.
+
+A Source hands out immutable ``Catalog`` snapshots and says when a new one exists:
+
+- ``snapshot()`` -> the current Catalog (its ``version`` increases with each change);
+- ``watch(callback)`` -> calls ``callback(catalog)`` after every change (in the thread that
+  made it) and returns a function that unsubscribes;
+- ``wait_for_change(since_version, timeout)`` -> True once ``version > since_version``.
+
+``FileSource`` reads ordinary Kubernetes YAML (files, directories, multi-document) and
+in-memory objects; ``reload()`` re-reads the files, ``apply``/``delete``/``replace_objects``
+change policy live (tests, the local mesh). Deployments become pods; the ``pod_ip`` hook
+says which IP each replica got (the local mesh allocates loopback addresses).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from osm_mesh.catalog.build import Monitored, PodIpHook, build_catalog
+from osm_mesh.catalog.loader import Document, load_paths
+from osm_mesh.catalog.model import Catalog
+from osm_mesh.smi.model import MeshConfig
+
+Callback = Callable[[Catalog], None]
+
+
+@runtime_checkable
+class Source(Protocol):
+    def snapshot(self) -> Catalog: ...
+
+    @property
+    def version(self) -> int: ...
+
+    def watch(self, callback: Callback) -> Callable[[], None]: ...
+
+    def wait_for_change(self, since_version: int, timeout: float | None = None) -> bool: ...
+
+
+def object_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(API group, kind, namespace, name): how kubectl apply identifies an object."""
+    meta = obj.get("metadata") or {}
+    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+    ns = str(meta.get("namespace") or ("" if obj.get("kind") == "Namespace" else "default"))
+    return (group, str(obj.get("kind", "")), ns, str(meta.get("name") or ""))
+
+
+class SnapshotSource:
+    """Versioning, change notification and waiting, shared by concrete sources."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._callbacks: list[Callback] = []
+        self._catalog = Catalog()
+
+    @property
+    def version(self) -> int:
+        return self._catalog.version
+
+    def snapshot(self) -> Catalog:
+        return self._catalog
+
+    def watch(self, callback: Callback) -> Callable[[], None]:
+        with self._cond:
+            self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with self._cond:
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    def wait_for_change(self, since_version: int, timeout: float | None = None) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._catalog.version > since_version, timeout)
+
+    def _publish(self, build: Callable[[int], Catalog]) -> Catalog:
+        with self._cond:
+            catalog = build(self._catalog.version + 1)
+            self._catalog = catalog
+            callbacks = list(self._callbacks)
+            self._cond.notify_all()
+        for cb in callbacks:
+            cb(catalog)
+        return catalog
+
+
+class FileSource(SnapshotSource):
+    """A Source over manifest files plus in-memory objects (in-memory wins on the same key)."""
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path] = (),
+        objects: Iterable[dict[str, Any]] = (),
+        *,
+        monitored: Monitored = None,
+        mesh_name: str | None = None,
+        pod_ip: PodIpHook | None = None,
+        mesh_config: MeshConfig | None = None,
+    ) -> None:
+        super().__init__()
+        self.paths = [Path(p) for p in paths]
+        self.monitored = monitored if isinstance(monitored, str | None) else tuple(monitored)
+        self.mesh_name = mesh_name
+        self.pod_ip = pod_ip
+        self.mesh_config = mesh_config
+        self._file_docs: list[Document] = []
+        self._load_problems: list[Any] = []
+        self._overlay: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        for obj in objects:
+            self._overlay[object_key(obj)] = obj
+        self.reload()
+
+    def _documents(self) -> list[Document]:
+        docs = [d for d in self._file_docs if object_key(d.obj) not in self._overlay]
+        return docs + [Document(o) for o in self._overlay.values()]
+
+    def _rebuild(self) -> Catalog:
+        def build(version: int) -> Catalog:
+            catalog = build_catalog(
+                self._documents(),
+                monitored=self.monitored,
+                mesh_name=self.mesh_name,
+                pod_ip=self.pod_ip,
+                mesh_config=self.mesh_config,
+                version=version,
+            )
+            if self._load_problems:
+                # YAML errors come from the loader, not the builder: keep them visible.
+                from dataclasses import replace
+
+                catalog = replace(catalog, problems=tuple(self._load_problems) + catalog.problems)
+            return catalog
+
+        return self._publish(build)
+
+    def reload(self) -> Catalog:
+        """Re-read every path and publish a new snapshot."""
+        result = load_paths(self.paths) if self.paths else None
+        self._file_docs = result.documents if result else []
+        self._load_problems = result.problems if result else []
+        return self._rebuild()
+
+    def apply(self, objects: Iterable[dict[str, Any]]) -> Catalog:
+        """Create or replace objects (like ``kubectl apply``) and publish a new snapshot."""
+        for obj in objects:
+            self._overlay[object_key(obj)] = obj
+        return self._rebuild()
+
+    def delete(self, kind: str, name: str, namespace: str | None = None) -> Catalog:
+        """Remove every object of that kind/name/namespace (files and in-memory)."""
+        ns = namespace or ("" if kind == "Namespace" else "default")
+
+        def match(key: tuple[str, str, str, str]) -> bool:
+            return key[1:] == (kind, ns, name)
+
+        self._overlay = {k: v for k, v in self._overlay.items() if not match(k)}
+        self._file_docs = [d for d in self._file_docs if not match(object_key(d.obj))]
+        return self._rebuild()
+
+    def replace_objects(
+        self, objects: Iterable[dict[str, Any]], *, keep_files: bool = True
+    ) -> Catalog:
+        """Replace all in-memory objects (and the file objects too unless ``keep_files``)."""
+        self._overlay = {object_key(o): o for o in objects}
+        if not keep_files:
+            self._file_docs = []
+            self._load_problems = []
+        return self._rebuild()
+
+    def set_pod_ip(self, pod_ip: PodIpHook | None) -> Catalog:
+        """Change the pod-IP hook (the local mesh calls this once addresses are allocated)."""
+        self.pod_ip = pod_ip
+        return self._rebuild()

@@ -1,0 +1,143 @@
+"""Envoy bootstrap: node identity, admin endpoint, and one ADS cluster to the control plane.
+
+Everything else (listeners, clusters, endpoints, routes, secrets) arrives over ADS. The ADS
+connection is mutual TLS: Envoy presents the proxy's identity certificate and checks that the
+control plane's certificate carries the controller's DNS name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+ADS_CLUSTER = "osm-controller"
+DEFAULT_CONTROLLER_SAN = "osm-controller.osm-system.svc"
+
+
+@dataclass(frozen=True)
+class BootstrapTLS:
+    """PEM material for the ADS connection, inline (``*_pem``) or as file paths.
+
+    Inline PEM keeps the bootstrap self-contained (the injector puts it in a Secret, as
+    upstream did); file paths keep keys out of the bootstrap for the local mesh.
+    """
+
+    cert_pem: bytes | None = None
+    key_pem: bytes | None = None
+    ca_pem: bytes | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    ca_file: str | None = None
+
+
+def _data_source(pem: bytes | None, path: str | None) -> dict[str, str]:
+    if pem is not None:
+        return {"inline_string": pem.decode()}
+    if path is not None:
+        return {"filename": path}
+    raise ValueError("bootstrap TLS needs either inline PEM or a file path")
+
+
+def node_id(proxy_uuid: str, service_account: str, namespace: str, trust_domain: str) -> str:
+    """OSM's node id: ``<uuid>.sidecar.<sa>.<ns>.<trust-domain>`` (see xds.nodeid)."""
+    return f"{proxy_uuid}.sidecar.{service_account}.{namespace}.{trust_domain}"
+
+
+def bootstrap(
+    *,
+    node_id: str,
+    cluster: str,
+    ads_host: str,
+    ads_port: int,
+    tls: BootstrapTLS,
+    admin_host: str = "127.0.0.1",
+    admin_port: int = 0,
+    controller_san: str = DEFAULT_CONTROLLER_SAN,
+    ads_dns: bool = False,
+    retry_base_seconds: float = 0.25,
+    retry_max_seconds: float = 5.0,
+) -> dict[str, Any]:
+    """The bootstrap as a JSON-compatible dict (Envoy reads JSON as YAML).
+
+    ``ads_dns``: resolve ``ads_host`` by DNS (a cluster Service name) instead of a literal IP.
+    The short reconnect back-off lets proxies resync quickly after a control-plane restart.
+    """
+    endpoint = {
+        "endpoint": {"address": {"socket_address": {"address": ads_host, "port_value": ads_port}}}
+    }
+    return {
+        "node": {"id": node_id, "cluster": cluster},
+        "admin": {"address": {"socket_address": {"address": admin_host, "port_value": admin_port}}},
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": "GRPC",
+                "transport_api_version": "V3",
+                "set_node_on_first_message_only": True,
+                "grpc_services": [
+                    {
+                        "envoy_grpc": {
+                            "cluster_name": ADS_CLUSTER,
+                            "retry_policy": {
+                                "retry_back_off": {
+                                    "base_interval": f"{retry_base_seconds}s",
+                                    "max_interval": f"{retry_max_seconds}s",
+                                }
+                            },
+                        }
+                    }
+                ],
+            },
+            "cds_config": {"ads": {}, "resource_api_version": "V3"},
+            "lds_config": {"ads": {}, "resource_api_version": "V3"},
+        },
+        "static_resources": {
+            "clusters": [
+                {
+                    "name": ADS_CLUSTER,
+                    "type": "LOGICAL_DNS" if ads_dns else "STATIC",
+                    "connect_timeout": "1s",
+                    "load_assignment": {
+                        "cluster_name": ADS_CLUSTER,
+                        "endpoints": [{"lb_endpoints": [endpoint]}],
+                    },
+                    "typed_extension_protocol_options": {
+                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                            "@type": "type.googleapis.com/"
+                            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                            "explicit_http_config": {"http2_protocol_options": {}},
+                        }
+                    },
+                    "transport_socket": {
+                        "name": "envoy.transport_sockets.tls",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/"
+                            "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                            "sni": controller_san,
+                            "common_tls_context": {
+                                "alpn_protocols": ["h2"],
+                                "tls_certificates": [
+                                    {
+                                        "certificate_chain": _data_source(
+                                            tls.cert_pem, tls.cert_file
+                                        ),
+                                        "private_key": _data_source(tls.key_pem, tls.key_file),
+                                    }
+                                ],
+                                "validation_context": {
+                                    "trusted_ca": _data_source(tls.ca_pem, tls.ca_file),
+                                    "match_typed_subject_alt_names": [
+                                        {"san_type": "DNS", "matcher": {"exact": controller_san}}
+                                    ],
+                                },
+                            },
+                        },
+                    },
+                }
+            ]
+        },
+    }
+
+
+def to_json(config: dict[str, Any]) -> str:
+    return json.dumps(config, indent=2, sort_keys=True)

@@ -1,0 +1,511 @@
+"""Catalog + proxy identity → Envoy v3 resources (pure: same inputs, same resources).
+
+What each proxy gets (docs/dataplane.md has the full picture):
+
+- ``inbound-listener`` (15003): mTLS with a required client certificate from the mesh CA.
+  One HTTP filter chain (HCM → RDS ``rds-inbound``: one virtual host per service port of the pod,
+  each carrying its Envoy RBAC policies built from ``osm_mesh.policy.inbound_rules``) and one
+  TCP filter chain per TCP service port (network RBAC → tcp_proxy). Plaintext never completes
+  the handshake; an authenticated peer that no TrafficTarget allows gets HTTP 403 (TCP: the
+  connection is closed).
+- ``outbound-listener`` (15001): HCM → RDS ``rds-outbound`` with a virtual host per reachable
+  service port, matched on every Host form (``svc``, ``svc.ns``, ``svc.ns.svc``,
+  ``svc.ns.svc.cluster.local``, each with ``:port``; without a port only for port 80).
+  TrafficSplits become weighted clusters.
+- clusters ``<ns>/<svc>|<port>`` (EDS, upstream mTLS checking the destination's SPIFFE ids)
+  and ``…|local`` (the app); endpoints over EDS; SDS secrets ``service-cert`` / ``root-cert``.
+
+Modes (``TranslateOptions.mode``):
+- ``cluster``: iptables sends traffic to 0.0.0.0:15001/15003; endpoints are pod IP:targetPort
+  (the peer's iptables redirects them into its inbound listener); the app is on 127.0.0.1.
+- ``local``: no iptables; listeners bind the pod's own loopback IP; apps use the outbound
+  listener as an HTTP proxy (absolute-form URIs); endpoints are peer pod IP:15003; the inbound
+  side forwards to the app at <pod ip>:<targetPort>.
+
+Resources that do not depend on the proxy (clusters, endpoints, outbound virtual hosts) are
+built once per catalog in a :class:`MeshIndex` and shared by every proxy's snapshot.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from google.protobuf.message import Message
+
+from osm_mesh.catalog.model import Catalog, Identity, Pod, Service, ServicePort
+from osm_mesh.envoy import names, pb
+from osm_mesh.policy import ALL, Allowance, inbound_rules, split_backends, split_for, split_matches
+from osm_mesh.smi.model import HTTPMatch
+from osm_mesh.xds.cache import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
+
+Mode = Literal["cluster", "local"]
+HTTP_PROTOCOLS = ("http", "grpc")
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    mode: Mode = "cluster"
+    inbound_port: int = names.INBOUND_PORT
+    outbound_port: int = names.OUTBOUND_PORT
+    connect_timeout: float = 1.0
+    # Per-request timeout on routes (Envoy's default is also 15 s).
+    route_timeout: float = 15.0
+    # Pass the caller's identity to the app in x-forwarded-client-cert.
+    forward_client_cert: bool = True
+
+
+@dataclass(frozen=True)
+class ProxyIdentity:
+    """Who a connected Envoy is: its proxy UUID and ServiceAccount identity (from the node id).
+
+    ``pod_name`` is a fallback lookup when the catalog has no pod with that proxy UUID.
+    """
+
+    proxy_uuid: str
+    identity: Identity
+    pod_name: str | None = None
+
+
+class CertLike(Protocol):
+    @property
+    def cert_pem(self) -> bytes: ...
+
+    @property
+    def key_pem(self) -> bytes: ...
+
+    @property
+    def ca_pem(self) -> bytes: ...
+
+
+@dataclass
+class Resources:
+    """One proxy's resources by kind, each name → protobuf (deterministic order by name)."""
+
+    listeners: dict[str, Message] = field(default_factory=dict)
+    routes: dict[str, Message] = field(default_factory=dict)
+    clusters: dict[str, Message] = field(default_factory=dict)
+    endpoints: dict[str, Message] = field(default_factory=dict)
+    secrets: dict[str, Message] = field(default_factory=dict)
+    # Why something expected is absent (pod not in the catalog, ...).
+    notes: tuple[str, ...] = ()
+
+    def by_type(self) -> dict[str, dict[str, Message]]:
+        return {
+            LISTENER: dict(sorted(self.listeners.items())),
+            ROUTE: dict(sorted(self.routes.items())),
+            CLUSTER: dict(sorted(self.clusters.items())),
+            ENDPOINT: dict(sorted(self.endpoints.items())),
+            SECRET: dict(sorted(self.secrets.items())),
+        }
+
+
+# -- per-catalog index ---------------------------------------------------------------------------
+class MeshIndex:
+    """Everything proxy-independent, computed once per (catalog, options)."""
+
+    def __init__(self, catalog: Catalog, options: TranslateOptions) -> None:
+        self.catalog = catalog
+        self.options = options
+        self.trust_domain = catalog.trust_domain
+        self._lock = threading.RLock()
+        self._allowances: dict[Identity, list[Allowance]] = {}
+        self._clusters: dict[tuple[str, str, int], tuple[pb.Cluster, pb.ClusterLoadAssignment]] = {}
+        self._vhosts: dict[tuple[str, str, int, bool], pb.VirtualHost] = {}
+        self._outbound: dict[Identity, tuple[tuple[Service, ServicePort], ...]] = {}
+        self._reachable = self._reverse_access() if not catalog.permissive else None
+
+    def allowances(self, destination: Identity) -> list[Allowance]:
+        cached = self._allowances.get(destination)
+        if cached is None:
+            cached = inbound_rules(self.catalog, destination)
+            self._allowances[destination] = cached
+        return cached
+
+    def _reverse_access(self) -> dict[Identity, set[Identity]]:
+        """Source identity → destination identities some TrafficTarget lets it call."""
+        out: dict[Identity, set[Identity]] = defaultdict(set)
+        for destination in self.catalog.identities():
+            for allowance in self.allowances(destination):
+                if allowance.sources is ALL:
+                    continue  # only permissive mode has ALL sources; handled separately
+                for source in allowance.sources:  # type: ignore[union-attr]
+                    out[source].add(destination)
+        return out
+
+    def outbound_services(self, source: Identity) -> tuple[tuple[Service, ServicePort], ...]:
+        """HTTP service ports ``source`` may call (directly or as a split root), sorted."""
+        with self._lock:
+            cached = self._outbound.get(source)
+            if cached is not None:
+                return cached
+            catalog = self.catalog
+            if self._reachable is None:
+                services = set(catalog.services)
+            else:
+                services = set()
+                for destination in self._reachable.get(source, ()):
+                    services.update(catalog.services_of_identity(destination))
+                # A split root is reachable when one of its backends is.
+                for split in catalog.traffic_splits:
+                    root = catalog.service(split.namespace, split.service)
+                    if root is None or root in services:
+                        continue
+                    if any(
+                        catalog.service(split.namespace, b.service) in services
+                        for b in split.backends
+                    ):
+                        services.add(root)
+            result = tuple(
+                (svc, sp)
+                for svc in sorted(services)
+                for sp in svc.ports
+                if sp.protocol in HTTP_PROTOCOLS
+            )
+            self._outbound[source] = result
+            return result
+
+    def cluster(self, service: Service, port: int) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
+        """The outbound EDS cluster of a service port and its endpoints."""
+        key = (service.namespace, service.name, port)
+        with self._lock:
+            cached = self._clusters.get(key)
+            if cached is not None:
+                return cached
+            catalog, opts = self.catalog, self.options
+            name = names.outbound_cluster(service.namespace, service.name, port)
+            sp = service.port(port)
+            protocol = sp.protocol if sp is not None else "http"
+            pods = catalog.pods_of_service(service)
+            sans = sorted({p.identity.spiffe_id(self.trust_domain) for p in pods})
+            if protocol in HTTP_PROTOCOLS:
+                sni = names.service_sni(service.namespace, service.name)
+                http2: bool | None = protocol == "grpc"
+            else:
+                sni = names.tcp_sni(service.namespace, service.name, port)
+                http2 = None
+            cluster = pb.eds_cluster(
+                name, sni=sni, san_uris=sans, http2=http2, connect_timeout=opts.connect_timeout
+            )
+            endpoints: list[tuple[str, int]] = []
+            if sp is not None:
+                for ep in catalog.endpoints(service, sp):
+                    port_no = opts.inbound_port if opts.mode == "local" else ep.port
+                    endpoints.append((ep.ip, port_no))
+            cla = pb.load_assignment(name, sorted(set(endpoints)))
+            self._clusters[key] = (cluster, cla)
+            return cluster, cla
+
+    def outbound_vhost(
+        self, service: Service, sp: ServicePort, same_namespace: bool
+    ) -> tuple[pb.VirtualHost, list[tuple[Service, int]]]:
+        """The virtual host for one service port and the (service, port) clusters it uses."""
+        key = (service.namespace, service.name, sp.port, same_namespace)
+        targets = self._route_targets(service, sp.port)
+        with self._lock:
+            cached = self._vhosts.get(key)
+            if cached is None:
+                cached = pb.VirtualHost(
+                    name=names.outbound_cluster(service.namespace, service.name, sp.port),
+                    domains=host_domains(service, sp.port, short=same_namespace),
+                    routes=self._routes(service, sp.port),
+                )
+                self._vhosts[key] = cached
+            return cached, targets
+
+    def _route_targets(self, service: Service, port: int) -> list[tuple[Service, int]]:
+        targets = [(service, port)]
+        targets += [(svc, port) for svc, _ in split_backends(self.catalog, service, port)]
+        return targets
+
+    def _routes(self, service: Service, port: int) -> list[pb.Route]:
+        timeout = self.options.route_timeout
+        root = [(names.outbound_cluster(service.namespace, service.name, port), 1)]
+        backends = [
+            (names.outbound_cluster(svc.namespace, svc.name, port), weight)
+            for svc, weight in split_backends(self.catalog, service, port)
+        ]
+        if not backends:
+            return [pb.route_to(pb.route_match(), root, timeout)]
+        split = split_for(self.catalog, service)
+        matches = split_matches(self.catalog, split) if split is not None else None
+        if matches is None:
+            return [pb.route_to(pb.route_match(), backends, timeout)]
+        # split v1alpha3+: only matching requests are split; the rest go to the root itself.
+        routes = [pb.route_to(_route_match(m), backends, timeout) for m in matches]
+        routes.append(pb.route_to(pb.route_match(), root, timeout))
+        return routes
+
+
+def _route_match(m: HTTPMatch):
+    methods = () if m.any_method else tuple(sorted(m.methods))
+    return pb.route_match(m.envoy_path_regex(), methods, m.headers)
+
+
+def host_domains(service: Service, port: int, *, short: bool) -> list[str]:
+    """Host header values that mean this service port.
+
+    Without ``:port`` only for port 80 (what an HTTP client sends for the default port).
+    The bare ``svc`` name only for clients in the service's namespace (it is ambiguous
+    elsewhere, and Envoy rejects a route table with duplicate domains).
+    """
+    bases = [
+        f"{service.name}.{service.namespace}",
+        f"{service.name}.{service.namespace}.svc",
+        f"{service.name}.{service.namespace}.svc.cluster.local",
+    ]
+    if short:
+        bases.insert(0, service.name)
+    out = [f"{b}:{port}" for b in bases]
+    if port == 80:
+        out = bases + out
+    return out
+
+
+_INDEX_CACHE: OrderedDict[tuple[int, TranslateOptions], tuple[Catalog, MeshIndex]] = OrderedDict()
+_INDEX_LOCK = threading.Lock()
+
+
+def mesh_index(catalog: Catalog, options: TranslateOptions) -> MeshIndex:
+    """The (memoized) index of a catalog; keeps the last few catalogs only."""
+    key = (id(catalog), options)
+    with _INDEX_LOCK:
+        hit = _INDEX_CACHE.get(key)
+        if hit is not None and hit[0] is catalog:
+            _INDEX_CACHE.move_to_end(key)
+            return hit[1]
+    index = MeshIndex(catalog, options)
+    with _INDEX_LOCK:
+        _INDEX_CACHE[key] = (catalog, index)
+        while len(_INDEX_CACHE) > 4:
+            _INDEX_CACHE.popitem(last=False)
+    return index
+
+
+# -- per-proxy translation -----------------------------------------------------------------------
+def find_pod(catalog: Catalog, proxy: ProxyIdentity) -> Pod | None:
+    pod = catalog.pod_by_uuid(proxy.proxy_uuid)
+    if pod is None and proxy.pod_name:
+        pod = catalog.pod(proxy.identity.namespace, proxy.pod_name)
+    if pod is not None and pod.identity != proxy.identity:
+        return None  # never give a proxy another identity's inbound policy
+    return pod
+
+
+def translate(
+    catalog: Catalog,
+    proxy: ProxyIdentity,
+    options: TranslateOptions = TranslateOptions(),
+    certs: CertLike | None = None,
+    *,
+    index: MeshIndex | None = None,
+) -> Resources:
+    """All resources for one proxy. ``certs``: its identity certificate (SDS); None = none."""
+    index = index or mesh_index(catalog, options)
+    res = Resources()
+    notes: list[str] = []
+    pod = find_pod(catalog, proxy)
+    if pod is None:
+        notes.append(f"no pod for proxy {proxy.proxy_uuid} ({proxy.identity}) in the catalog")
+    local = options.mode == "local"
+    if local and (pod is None or not pod.ip):
+        notes.append("local mode needs the pod's IP: no listeners")
+        bind_ip = None
+    else:
+        bind_ip = pod.ip if local and pod is not None else "0.0.0.0"
+
+    _outbound(index, proxy.identity, res, bind_ip)
+    _inbound(index, pod, proxy.identity, res, bind_ip)
+    if certs is not None:
+        res.secrets[names.SECRET_SERVICE_CERT] = pb.identity_secret(certs.cert_pem, certs.key_pem)
+        res.secrets[names.SECRET_ROOT_CERT] = pb.root_secret(certs.ca_pem)
+    res.notes = tuple(notes)
+    return res
+
+
+def _outbound(index: MeshIndex, source: Identity, res: Resources, bind_ip: str | None) -> None:
+    opts = index.options
+    vhosts = []
+    for svc, sp in index.outbound_services(source):
+        vhost, targets = index.outbound_vhost(svc, sp, svc.namespace == source.namespace)
+        vhosts.append(vhost)
+        for target_svc, port in targets:
+            cluster, cla = index.cluster(target_svc, port)
+            res.clusters[cluster.name] = cluster
+            res.endpoints[cla.cluster_name] = cla
+    res.routes[names.OUTBOUND_ROUTE] = pb.RouteConfiguration(
+        name=names.OUTBOUND_ROUTE, virtual_hosts=vhosts, validate_clusters={"value": False}
+    )
+    if bind_ip is None:
+        return
+    listener = pb.Listener(
+        name=names.OUTBOUND_LISTENER,
+        address=pb.socket_address(bind_ip, opts.outbound_port),
+        filter_chains=[
+            pb.listener_components_pb2.FilterChain(
+                filters=[pb.http_connection_manager("outbound", names.OUTBOUND_ROUTE, rbac=False)]
+            )
+        ],
+    )
+    if opts.mode == "cluster":
+        listener.listener_filters.append(pb.ORIGINAL_DST)
+    res.listeners[names.OUTBOUND_LISTENER] = listener
+
+
+def _policy_name(allowance: Allowance, i: int) -> str:
+    ref = allowance.traffic_target
+    return f"{i:03d}:{ref}" if ref is not None else f"{i:03d}:permissive"
+
+
+def _principals(index: MeshIndex, allowance: Allowance) -> pb.Principal:
+    if allowance.sources is ALL:
+        return pb.principal_ids(None)
+    ids = sorted(s.spiffe_id(index.trust_domain) for s in allowance.sources)  # type: ignore[union-attr]
+    return pb.principal_ids(ids)
+
+
+def http_policies(index: MeshIndex, destination: Identity, port: int) -> dict[str, pb.RBACPolicy]:
+    """RBAC policies for HTTP requests to ``destination`` on its (target) ``port``."""
+    policies = {}
+    for i, allowance in enumerate(index.allowances(destination)):
+        if not allowance.allows_port(port) or not allowance.http:
+            continue
+        if allowance.http is ALL:
+            permissions = [pb.Permission(any=True)]
+        else:
+            permissions = [
+                pb.http_permission(
+                    m.envoy_path_regex(),
+                    () if m.any_method else tuple(sorted(m.methods)),
+                    m.headers,
+                )
+                for m in allowance.http  # type: ignore[union-attr]
+            ]
+        policies[_policy_name(allowance, i)] = pb.RBACPolicy(
+            permissions=permissions, principals=[_principals(index, allowance)]
+        )
+    return policies
+
+
+def tcp_policies(index: MeshIndex, destination: Identity, port: int) -> dict[str, pb.RBACPolicy]:
+    policies = {}
+    for i, allowance in enumerate(index.allowances(destination)):
+        ports = allowance.tcp_ports
+        if not allowance.allows_port(port) or not (ports is ALL or port in ports):  # type: ignore[operator]
+            continue
+        policies[_policy_name(allowance, i)] = pb.RBACPolicy(
+            permissions=[pb.Permission(any=True)], principals=[_principals(index, allowance)]
+        )
+    return policies
+
+
+def _inbound(
+    index: MeshIndex, pod: Pod | None, identity: Identity, res: Resources, bind_ip: str | None
+) -> None:
+    opts, catalog = index.options, index.catalog
+    permissive = catalog.permissive
+    app_host = pod.ip if opts.mode == "local" and pod is not None else "127.0.0.1"
+    vhosts = []
+    tcp_chains = []
+    seen_tcp_ports: set[int] = set()
+    services = catalog.services_of_pod(pod) if pod is not None else ()
+    for svc in services:
+        for sp in svc.ports:
+            target = pod.resolve_port(sp.target_port) if pod is not None else None
+            if target is None or sp.protocol == "udp":
+                continue
+            local_name = names.local_cluster(svc.namespace, svc.name, sp.port)
+            http = sp.protocol in HTTP_PROTOCOLS
+            res.clusters[local_name] = pb.static_cluster(
+                local_name,
+                app_host,
+                target,
+                http2=(sp.protocol == "grpc") if http else None,
+                connect_timeout=opts.connect_timeout,
+            )
+            if http:
+                vhost = pb.VirtualHost(
+                    name=f"inbound|{svc.namespace}/{svc.name}|{sp.port}",
+                    domains=host_domains(svc, sp.port, short=True),
+                    routes=[pb.route_to(pb.route_match(), [(local_name, 1)], opts.route_timeout)],
+                )
+                if not permissive:
+                    vhost.typed_per_filter_config[names.HTTP_RBAC_FILTER].CopyFrom(
+                        pb.rbac_per_route(http_policies(index, identity, target))
+                    )
+                vhosts.append(vhost)
+                continue
+            # In cluster mode TCP chains are told apart by the original destination port, so
+            # two services sharing a target port share one chain (the first one's).
+            if opts.mode == "cluster" and target in seen_tcp_ports:
+                continue
+            seen_tcp_ports.add(target)
+            match = pb.listener_components_pb2.FilterChainMatch()
+            if opts.mode == "local":
+                match.server_names.append(names.tcp_sni(svc.namespace, svc.name, sp.port))
+            else:
+                match.destination_port.value = target
+            filters = []
+            if not permissive:
+                filters.append(network_rbac_for(index, identity, target, svc, sp))
+            filters.append(pb.tcp_proxy(f"inbound-tcp-{svc.name}-{sp.port}", local_name))
+            tcp_chains.append(
+                pb.listener_components_pb2.FilterChain(
+                    name=f"inbound-tcp|{svc.namespace}/{svc.name}|{sp.port}",
+                    filter_chain_match=match,
+                    filters=filters,
+                    transport_socket=pb.downstream_tls(index.trust_domain),
+                )
+            )
+    res.routes[names.INBOUND_ROUTE] = pb.RouteConfiguration(
+        name=names.INBOUND_ROUTE, virtual_hosts=vhosts, validate_clusters={"value": False}
+    )
+    if bind_ip is None:
+        return
+    http_chain = pb.listener_components_pb2.FilterChain(
+        name="inbound-http",
+        filters=[
+            pb.http_connection_manager(
+                "inbound",
+                names.INBOUND_ROUTE,
+                rbac=not permissive,
+                forward_client_cert=opts.forward_client_cert,
+            )
+        ],
+        transport_socket=pb.downstream_tls(index.trust_domain),
+    )
+    listener = pb.Listener(
+        name=names.INBOUND_LISTENER,
+        address=pb.socket_address(bind_ip, opts.inbound_port),
+        filter_chains=[*tcp_chains, http_chain],
+        listener_filters=[pb.TLS_INSPECTOR],
+    )
+    if opts.mode == "cluster":
+        listener.listener_filters.insert(0, pb.ORIGINAL_DST)
+    res.listeners[names.INBOUND_LISTENER] = listener
+
+
+def network_rbac_for(index: MeshIndex, identity: Identity, target: int, svc: Service, sp: ServicePort):
+    return pb.network_rbac(
+        f"inbound-tcp-{svc.name}-{sp.port}.", tcp_policies(index, identity, target)
+    )
+
+
+def translate_many(
+    catalog: Catalog,
+    proxies: Iterable[ProxyIdentity],
+    options: TranslateOptions = TranslateOptions(),
+    certs: dict[Identity, CertLike] | None = None,
+) -> dict[str, Resources]:
+    """Translate for several proxies sharing one index; keyed by proxy UUID."""
+    index = mesh_index(catalog, options)
+    out = {}
+    for proxy in proxies:
+        cert = certs.get(proxy.identity) if certs else None
+        out[proxy.proxy_uuid] = translate(catalog, proxy, options, cert, index=index)
+    return out
+
+

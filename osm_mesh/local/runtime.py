@@ -1,0 +1,348 @@
+"""The local mesh: a control plane, one process and one real Envoy per pod, on loopback.
+
+    with LocalMesh([manifest_dir]) as mesh:      # start(): everything up and configured
+        mesh.apply(load_objects([smi_dir]))      # live policy change, waits for the ACKs
+        mesh.pod("osm-simple-app", "frontend")   # RunningPod: ip, app child, envoy admin
+
+What ``start()`` does, in order (any failure stops whatever already runs):
+1. read the manifests; plan one pod per Deployment replica (``workloads``);
+2. claim a free ``127.X.Y.0/24`` (``addresses``) and give each pod its address;
+3. create a CA, start the control plane (ADS with mTLS on ``127.X.Y.254:15128``)
+   over a ``FileSource`` holding the manifests plus the planned Pods;
+4. start every app (``$POD_IP:$PORT``) and its Envoy sidecar (admin
+   ``<pod_ip>:15000``, outbound HTTP proxy ``:15001``, inbound mTLS ``:15003``);
+5. wait until apps listen, Envoys are ready and every proxy ACKed its config.
+
+Supervision is fail-fast (see ``supervisor``); ``stop()`` (also on Ctrl-C or an
+exception in the ``with`` block) stops apps, Envoys, then the control plane.
+``work_dir`` keeps ``logs/<pod>.log``, ``logs/<pod>.envoy.log``, bootstraps,
+certificates and ``state.json`` (pids and addresses, for tools and tests). A
+temporary ``work_dir`` is deleted on a clean stop and kept after a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from osm_mesh.errors import MeshError, Timeout
+from osm_mesh.local.addresses import (
+    ADS_PORT,
+    ENVOY_ADMIN_PORT,
+    ENVOY_INBOUND_PORT,
+    ENVOY_OUTBOUND_PORT,
+    AddressBlock,
+    check_prefix,
+    claim_block,
+)
+from osm_mesh.local.sidecar import SidecarEnvoy
+from osm_mesh.local.supervisor import Child, Supervisor
+from osm_mesh.local.workloads import (
+    LocalPod,
+    container_ports,
+    load_objects,
+    plan_pods,
+    replica_count,
+)
+
+TRUST_DOMAIN = "cluster.local"
+Obj = dict[str, Any]
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RunningPod:
+    pod: LocalPod
+    app: Child
+    envoy: SidecarEnvoy
+
+    @property
+    def ip(self) -> str:
+        return self.pod.ip
+
+    @property
+    def url(self) -> str:
+        """Where the app itself listens (what `kubectl port-forward` would reach)."""
+        return f"http://{self.pod.ip}:{self.pod.app_port}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "namespace": self.pod.namespace,
+            "name": self.pod.name,
+            "deployment": self.pod.deployment,
+            "serviceAccount": self.pod.service_account,
+            "ip": self.pod.ip,
+            "appPort": self.pod.app_port,
+            "url": self.url,
+            "envoyAdmin": f"http://{self.pod.ip}:{ENVOY_ADMIN_PORT}",
+            "appPid": self.app.pid,
+            "envoyPid": self.envoy.pid,
+            "appLog": str(self.app.log_path),
+            "envoyLog": str(self.envoy.log_path),
+        }
+
+
+class LocalMesh:
+    def __init__(
+        self,
+        paths: Sequence[str | Path] = (),
+        objects: Iterable[Obj] = (),
+        *,
+        work_dir: str | Path | None = None,
+        prefix: str | None = None,
+        envoy_log_level: str = "warning",
+        progress: Progress | None = None,
+    ) -> None:
+        if prefix is not None:
+            check_prefix(prefix)
+        self.objects: list[Obj] = load_objects(paths) + list(objects)
+        # Bad manifests fail here, before any directory, address or process is taken.
+        if not plan_pods(self.objects, lambda _index: "0.0.0.0"):
+            raise MeshError(
+                "the manifests hold no Deployment: nothing to run",
+                hint="Pass the directory with your Deployments, Services and SMI policies.",
+            )
+        self._temporary = work_dir is None
+        self.work_dir = Path(work_dir or tempfile.mkdtemp(prefix="osm-local-"))
+        self.log_dir = self.work_dir / "logs"
+        self.prefix = prefix
+        self.envoy_log_level = envoy_log_level
+        self.progress = progress or (lambda _msg: None)
+        self.block: AddressBlock | None = None
+        self.supervisor: Supervisor | None = None
+        self.control_plane: Any = None
+        self.source: Any = None
+        self.pods: list[RunningPod] = []
+        self._failed = False
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self, timeout: float = 30.0) -> LocalMesh:
+        try:
+            self._start(time.monotonic() + timeout)
+        except BaseException:
+            self._failed = True
+            self.stop()
+            raise
+        return self
+
+    def _start(self, deadline: float) -> None:
+        from osm_mesh.catalog.source import FileSource
+        from osm_mesh.certs.ca import CertificateAuthority
+
+        self.block = claim_block(
+            replica_count(self.objects), container_ports(self.objects), prefix=self.prefix
+        )
+        planned = plan_pods(self.objects, self.block.pod_ip)
+        self.progress(f"addresses {self.block.cidr}, {len(planned)} pods")
+        self.supervisor = Supervisor(self.log_dir)
+        ca = CertificateAuthority.create()
+        certs_dir = self.work_dir / "certs"
+        certs_dir.mkdir(parents=True, exist_ok=True)
+        (certs_dir / "ca.crt").write_bytes(ca.cert_pem)
+        # Every namespace in the manifests is part of the mesh: that is why they were passed.
+        self.source = FileSource(objects=self._catalog_objects(planned), monitored="all")
+        self.control_plane = start_control_plane(
+            self.source, ca, self.block.control_plane_ip, ADS_PORT, self.work_dir
+        )
+        self.progress(f"control plane on {self.block.control_plane_ip}:{ADS_PORT}")
+        for pod in planned:
+            app = self.supervisor.start(pod.name, pod.argv, env=pod.env)
+            envoy = SidecarEnvoy(
+                sidecar_bootstrap(pod, ca, certs_dir, self.block.control_plane_ip),
+                self.work_dir / "envoy",
+                self.supervisor,
+                name=f"{pod.name}.envoy",
+                log_level=self.envoy_log_level,
+            )
+            envoy.start(timeout=max(1.0, deadline - time.monotonic()))
+            self.pods.append(RunningPod(pod, app, envoy))
+        for running in self.pods:
+            self._wait_app(running, deadline)
+            self._wait_envoy(running, deadline)
+        self.wait_converged(max(1.0, deadline - time.monotonic()))
+        self.write_state()
+        self.progress("all pods ready")
+
+    def _catalog_objects(self, planned: list[LocalPod]) -> list[Obj]:
+        return [*self.objects, *(p.pod_object() for p in planned)]
+
+    def _wait_app(self, running: RunningPod, deadline: float) -> None:
+        assert self.supervisor is not None
+        while True:
+            self.supervisor.check()
+            try:
+                socket.create_connection((running.ip, running.pod.app_port), timeout=0.5).close()
+                return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise Timeout(
+                    f"{running.pod.key} did not listen on {running.ip}:{running.pod.app_port}",
+                    hint=f"Its log: {running.app.log_path}. Apps must listen on $POD_IP:$PORT.",
+                )
+            time.sleep(0.02)
+
+    def _wait_envoy(self, running: RunningPod, deadline: float) -> None:
+        assert self.supervisor is not None
+        while not running.envoy.is_ready():
+            self.supervisor.check()
+            if time.monotonic() > deadline:
+                raise Timeout(
+                    f"the sidecar of {running.pod.key} is not ready",
+                    hint=f"Its log: {running.envoy.log_path}",
+                )
+            time.sleep(0.02)
+
+    def wait_converged(self, timeout: float = 10.0) -> None:
+        """Block until every sidecar ACKed the current configuration (or raise Timeout)."""
+        node_ids = [node_id_of(p.pod) for p in self.pods]
+        deadline = time.monotonic() + timeout
+        while not control_plane_converged(self.control_plane, node_ids):
+            if self.supervisor is not None:
+                self.supervisor.check()
+            if time.monotonic() > deadline:
+                raise Timeout(
+                    f"the sidecars did not accept the configuration within {timeout:.0f}s",
+                    hint=f"Envoy logs are in {self.log_dir}",
+                )
+            time.sleep(0.02)
+
+    def apply(self, objects: Iterable[Obj], timeout: float = 10.0) -> None:
+        """Create or replace objects (SMI policies, Services, MeshConfig) like ``kubectl apply``.
+
+        Deployments cannot be added or changed while running: processes are planned at start.
+        """
+        objects = list(objects)
+        if any(o.get("kind") == "Deployment" for o in objects):
+            raise MeshError(
+                "a running local mesh cannot add or change Deployments",
+                hint="Stop it and start again with the new manifests.",
+            )
+        self.objects.extend(objects)
+        self.source.apply(objects)
+        self.wait_converged(timeout)
+
+    def check(self) -> None:
+        """Raise if any process of the mesh has exited (fail fast)."""
+        if self.supervisor is not None:
+            self.supervisor.check()
+
+    def pod(self, namespace: str, deployment: str, replica: int = 0) -> RunningPod:
+        for running in self.pods:
+            p = running.pod
+            if (p.namespace, p.deployment, p.replica) == (namespace, deployment, replica):
+                return running
+        raise MeshError(f"no pod of Deployment {namespace}/{deployment} in this local mesh")
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "addresses": self.block.cidr if self.block else None,
+            "controlPlane": f"{self.block.control_plane_ip}:{ADS_PORT}" if self.block else None,
+            "workDir": str(self.work_dir),
+            "logDir": str(self.log_dir),
+            "pods": [p.as_dict() for p in self.pods],
+        }
+
+    def write_state(self) -> Path:
+        path = self.work_dir / "state.json"
+        path.write_text(json.dumps(self.state(), indent=2))
+        return path
+
+    def stop(self, failed: bool = False) -> None:
+        """Stop apps and sidecars, then the control plane; release the addresses.
+
+        ``failed`` keeps a temporary work directory (logs) for the error message to point at.
+        """
+        self._failed = self._failed or failed
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        if self.control_plane is not None:
+            try:
+                self.control_plane.stop()
+            finally:
+                self.control_plane = None
+        if self.block is not None:
+            self.block.release()
+            self.block = None
+        if self._temporary and not (self._failed and self.log_dir.exists()):
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalMesh:
+        return self.start()
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc is not None:
+            self._failed = True
+        self.stop()
+
+
+# -- the control-plane seam ---------------------------------------------------------------------
+# Everything the local mesh needs from osm_mesh.xds / osm_mesh.envoy sits below, so a change
+# there touches only these functions.
+
+
+def node_id_of(pod: LocalPod) -> str:
+    from osm_mesh.envoy.bootstrap import node_id
+
+    return node_id(pod.proxy_uuid, pod.service_account, pod.namespace, TRUST_DOMAIN)
+
+
+def sidecar_bootstrap(pod: LocalPod, ca: Any, certs_dir: Path, ads_host: str) -> dict[str, Any]:
+    from osm_mesh.catalog.model import Identity
+    from osm_mesh.envoy.bootstrap import BootstrapTLS, bootstrap
+
+    issued = ca.issue(Identity(pod.namespace, pod.service_account), trust_domain=TRUST_DOMAIN)
+    cert_file = certs_dir / f"{pod.name}.crt"
+    key_file = certs_dir / f"{pod.name}.key"
+    cert_file.write_bytes(issued.cert_pem)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(issued.key_pem)
+    return bootstrap(
+        node_id=node_id_of(pod),
+        cluster=f"{pod.deployment}.{pod.namespace}",
+        ads_host=ads_host,
+        ads_port=ADS_PORT,
+        tls=BootstrapTLS(
+            cert_file=str(cert_file), key_file=str(key_file), ca_file=str(certs_dir / "ca.crt")
+        ),
+        admin_host=pod.ip,
+        admin_port=ENVOY_ADMIN_PORT,
+    )
+
+
+def local_translate_options(ads_host: str) -> Any:
+    """Translation for the local mesh: no iptables; each pod has its own loopback address."""
+    from osm_mesh.envoy.translate import TranslateOptions
+
+    return TranslateOptions(
+        mode="local", outbound_port=ENVOY_OUTBOUND_PORT, inbound_port=ENVOY_INBOUND_PORT
+    )
+
+
+def start_control_plane(source: Any, ca: Any, host: str, port: int, work_dir: Path) -> Any:
+    from osm_mesh.xds.controlplane import ControlPlane
+
+    control_plane = ControlPlane(
+        source,
+        ca,
+        trust_domain=TRUST_DOMAIN,
+        options=local_translate_options(host),
+        host=host,
+        port=port,
+    )
+    control_plane.start()
+    return control_plane
+
+
+def control_plane_converged(control_plane: Any, node_ids: list[str]) -> bool:
+    return bool(control_plane.converged(node_ids))

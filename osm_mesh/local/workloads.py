@@ -1,0 +1,321 @@
+"""Ordinary Kubernetes YAML → the processes a local mesh runs.
+
+Objects are read from files and directories (``.yaml``/``.yml``/``.json``,
+multi-document, ``kind: List``). Each Deployment replica becomes one local pod:
+a process started from the Deployment's command annotation
+
+    metadata.annotations["local.openservicemesh.io/command"]
+        (or the same annotation on the pod template, which wins)
+
+split like a shell would (``shlex``); a leading ``python``/``python3`` means the
+interpreter running osm, so ``python -m osm_mesh.local.apps.api`` works from any
+install. The process gets, as environment:
+
+- the container's ``env`` (``value`` and ``valueFrom.configMapKeyRef``) and
+  ``envFrom.configMapRef``, resolved against the ConfigMaps in the manifests;
+- ``POD_IP`` (its own loopback address), ``PORT`` (the first ``containerPort``,
+  else 80), ``POD_NAME``, ``POD_NAMESPACE``, ``SERVICE_ACCOUNT``;
+- ``HTTP_PROXY``/``http_proxy`` = ``http://<pod_ip>:15001`` (the sidecar's
+  outbound listener) and an empty ``NO_PROXY``, so plain HTTP clients (urllib,
+  requests, curl) reach ``api.<ns>.svc.cluster.local`` through the mesh.
+
+Pods are also handed to the control plane's file source as ordinary ``Pod``
+objects (with ``status.podIP``) so the catalog sees exactly what runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import sys
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from osm_mesh.errors import InvalidInput
+from osm_mesh.local.addresses import ENVOY_OUTBOUND_PORT
+
+COMMAND_ANNOTATION = "local.openservicemesh.io/command"
+MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+PYTHON_NAMES = ("python", "python3")
+# The environment the local pods inherit from the runtime; proxies are always ours.
+INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
+
+Obj = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LocalPod:
+    namespace: str
+    name: str  # <deployment>-<hash>-<replica>, stable across runs of the same manifests
+    deployment: str
+    replica: int
+    ip: str
+    labels: Mapping[str, str]
+    service_account: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    ports: tuple[int, ...]
+    proxy_uuid: str
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def app_port(self) -> int:
+        return self.ports[0] if self.ports else 80
+
+    def pod_object(self) -> Obj:
+        """The Pod as a Kubernetes object, for the control plane's catalog."""
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": self.name,
+                "namespace": self.namespace,
+                "labels": {**self.labels, "osm-proxy-uuid": self.proxy_uuid},
+                "annotations": dict(self.annotations),
+            },
+            "spec": {
+                "serviceAccountName": self.service_account,
+                "containers": [
+                    {
+                        "name": self.deployment,
+                        "ports": [{"containerPort": p, "protocol": "TCP"} for p in self.ports],
+                    }
+                ],
+            },
+            "status": {"phase": "Running", "podIP": self.ip, "podIPs": [{"ip": self.ip}]},
+        }
+
+
+def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Every manifest file under ``paths`` (directories recursively, sorted)."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES)
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InvalidInput(f"no such file or directory: {path}")
+    return files
+
+
+def load_objects(paths: Iterable[str | Path]) -> list[Obj]:
+    """Kubernetes objects from YAML/JSON files and directories."""
+    objects: list[Obj] = []
+    for path in manifest_files(paths):
+        try:
+            docs = list(yaml.safe_load_all(path.read_text()))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise InvalidInput(f"{where}: invalid YAML: {problem}") from exc
+        for index, doc in enumerate(docs):
+            if doc is None:
+                continue
+            if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
+                raise InvalidInput(
+                    f"{path} (document {index + 1}): not a Kubernetes object",
+                    hint="Each document needs apiVersion, kind and metadata.name.",
+                )
+            items = doc.get("items") if doc["kind"].endswith("List") else [doc]
+            for item in items or []:
+                if not isinstance(item, dict) or not (item.get("metadata") or {}).get("name"):
+                    raise InvalidInput(f"{path} (document {index + 1}): object without a name")
+                objects.append(item)
+    return objects
+
+
+def namespace_of(obj: Obj, default: str = "default") -> str:
+    return str((obj.get("metadata") or {}).get("namespace") or default)
+
+
+def deployments(objects: Sequence[Obj]) -> list[Obj]:
+    return [o for o in objects if o.get("kind") == "Deployment"]
+
+
+def replica_count(objects: Sequence[Obj]) -> int:
+    total = 0
+    for deployment in deployments(objects):
+        replicas = (deployment.get("spec") or {}).get("replicas", 1)
+        total += replicas if isinstance(replicas, int) and replicas > 0 else 0
+    return total
+
+
+def container_ports(objects: Sequence[Obj]) -> set[int]:
+    ports: set[int] = set()
+    for deployment in deployments(objects):
+        for container in _pod_spec(deployment).get("containers") or []:
+            for port in container.get("ports") or []:
+                if isinstance(port.get("containerPort"), int):
+                    ports.add(port["containerPort"])
+    return ports or {80}
+
+
+def plan_pods(
+    objects: Sequence[Obj],
+    ip_for: Any,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> list[LocalPod]:
+    """One LocalPod per Deployment replica; ``ip_for(index)`` gives the pod addresses.
+
+    Problems in every Deployment are collected and reported together, before
+    anything is started.
+    """
+    environ = os.environ if environ is None else environ
+    config_maps = {
+        (namespace_of(o), o["metadata"]["name"]): {
+            str(k): str(v) for k, v in (o.get("data") or {}).items()
+        }
+        for o in objects
+        if o.get("kind") == "ConfigMap"
+    }
+    problems: list[str] = []
+    pods: list[LocalPod] = []
+    ordered = sorted(deployments(objects), key=lambda d: (namespace_of(d), d["metadata"]["name"]))
+    for deployment in ordered:
+        ns, name = namespace_of(deployment), deployment["metadata"]["name"]
+        where = f"Deployment {ns}/{name}"
+        template = (deployment.get("spec") or {}).get("template") or {}
+        template_meta = template.get("metadata") or {}
+        annotations = {
+            **((deployment.get("metadata") or {}).get("annotations") or {}),
+            **(template_meta.get("annotations") or {}),
+        }
+        command = annotations.get(COMMAND_ANNOTATION)
+        if not command:
+            problems.append(f"{where}: no {COMMAND_ANNOTATION} annotation (what to run locally)")
+            continue
+        try:
+            argv = _argv(command)
+        except ValueError as exc:
+            problems.append(f"{where}: cannot parse {COMMAND_ANNOTATION}: {exc}")
+            continue
+        spec = _pod_spec(deployment)
+        containers = spec.get("containers") or []
+        if not containers:
+            problems.append(f"{where}: the pod template has no containers")
+            continue
+        # The annotated command stands in for the first (application) container.
+        container = containers[0]
+        try:
+            app_env = _container_env(container, config_maps, ns)
+        except InvalidInput as exc:
+            problems.append(f"{where}: {exc.message}")
+            continue
+        ports = tuple(
+            p["containerPort"]
+            for p in container.get("ports") or []
+            if isinstance(p.get("containerPort"), int)
+        )
+        replicas = (deployment.get("spec") or {}).get("replicas", 1)
+        replicas = replicas if isinstance(replicas, int) and replicas >= 0 else 1
+        template_hash = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[
+            :8
+        ]
+        for replica in range(replicas):
+            ip = ip_for(len(pods))
+            pod_name = f"{name}-{template_hash}-{replica}"
+            env = {k: environ[k] for k in INHERITED_ENV if k in environ}
+            env.update(app_env)
+            proxy = f"http://{ip}:{ENVOY_OUTBOUND_PORT}"
+            env.update(
+                POD_IP=ip,
+                PORT=str(ports[0] if ports else 80),
+                POD_NAME=pod_name,
+                POD_NAMESPACE=ns,
+                SERVICE_ACCOUNT=spec.get("serviceAccountName") or "default",
+                HTTP_PROXY=proxy,
+                http_proxy=proxy,
+                NO_PROXY="",
+                no_proxy="",
+                PYTHONUNBUFFERED="1",
+            )
+            pods.append(
+                LocalPod(
+                    namespace=ns,
+                    name=pod_name,
+                    deployment=name,
+                    replica=replica,
+                    ip=ip,
+                    labels=dict(template_meta.get("labels") or {}),
+                    service_account=spec.get("serviceAccountName") or "default",
+                    argv=argv,
+                    env=env,
+                    ports=ports,
+                    proxy_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"osm-local:{ns}/{pod_name}")),
+                    annotations=dict(template_meta.get("annotations") or {}),
+                )
+            )
+    if problems:
+        raise InvalidInput(
+            "cannot run the manifests locally: " + "; ".join(problems),
+            hint=f'Annotate each Deployment, e.g. {COMMAND_ANNOTATION}: "python -m mypkg.server".',
+        )
+    return pods
+
+
+def _pod_spec(deployment: Obj) -> Obj:
+    return ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+
+
+def _argv(command: str) -> tuple[str, ...]:
+    argv = shlex.split(command)
+    if not argv:
+        raise ValueError("empty command")
+    if argv[0] in PYTHON_NAMES:
+        argv[0] = sys.executable
+    return tuple(argv)
+
+
+def _container_env(
+    container: Obj, config_maps: Mapping[tuple[str, str], Mapping[str, str]], namespace: str
+) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for source in container.get("envFrom") or []:
+        ref = source.get("configMapRef")
+        if not ref:
+            continue
+        data = config_maps.get((namespace, ref.get("name", "")))
+        if data is None:
+            if ref.get("optional"):
+                continue
+            raise InvalidInput(f"envFrom: ConfigMap {namespace}/{ref.get('name')} not found")
+        prefix = source.get("prefix") or ""
+        env.update({prefix + k: v for k, v in data.items()})
+    for var in container.get("env") or []:
+        name = var.get("name")
+        if not name:
+            continue
+        if "value" in var:
+            env[name] = str(var["value"])
+            continue
+        ref = (var.get("valueFrom") or {}).get("configMapKeyRef")
+        if not ref:
+            # fieldRef/secretKeyRef have no local meaning; the runtime sets POD_IP etc.
+            continue
+        data = config_maps.get((namespace, ref.get("name", "")))
+        if data is None or ref.get("key") not in data:
+            if ref.get("optional"):
+                continue
+            raise InvalidInput(
+                f"env {name}: key {ref.get('key')!r} of ConfigMap "
+                f"{namespace}/{ref.get('name')} not found"
+            )
+        env[name] = data[ref["key"]]
+    return env

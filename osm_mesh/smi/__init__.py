@@ -1,0 +1,1 @@
+"""SMI objects of every version, normalized to one model (``model``), parsed by ``parse``."""

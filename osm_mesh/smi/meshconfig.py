@@ -1,0 +1,147 @@
+"""MeshConfig (``config.openservicemesh.io`` v1alpha1/v1alpha2/v1alpha3) -> ``MeshConfig``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from osm_mesh.smi.model import MeshConfig, ObjectRef, Problem, Tracing
+
+CONFIG_GROUP = "config.openservicemesh.io"
+MESHCONFIG_VERSIONS = ("v1alpha1", "v1alpha2", "v1alpha3")
+LOG_LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "off")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def parse_duration(text: str) -> int:
+    """A Go duration ("24h", "1h30m", "90s") in whole seconds; ValueError when invalid."""
+    text = str(text).strip()
+    if not text:
+        raise ValueError(text)
+    pos, total = 0, 0.0
+    for m in _DURATION_PART.finditer(text):
+        if m.start() != pos:
+            raise ValueError(text)
+        total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
+        pos = m.end()
+    if pos != len(text):
+        raise ValueError(text)
+    return int(total)
+
+
+def parse_mesh_config(obj: dict[str, Any]) -> tuple[MeshConfig | None, list[Problem]]:
+    api_version = str(obj.get("apiVersion", ""))
+    raw_meta = obj.get("metadata")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+    ref = ObjectRef("MeshConfig", meta.get("namespace"), str(meta.get("name") or ""), api_version)
+    problems: list[Problem] = []
+
+    def error(path: str, message: str, hint: str = "") -> None:
+        problems.append(Problem("error", ref, path, message, hint))
+
+    supported = [f"{CONFIG_GROUP}/{v}" for v in MESHCONFIG_VERSIONS]
+    if api_version not in supported:
+        error(
+            "apiVersion",
+            f"unknown apiVersion {api_version!r} for MeshConfig",
+            "use one of: " + ", ".join(supported),
+        )
+        return None, problems
+    spec = obj.get("spec") or {}
+    if not isinstance(spec, dict):
+        error("spec", "must be a mapping")
+        return None, problems
+
+    def section(name: str) -> dict[str, Any]:
+        value = spec.get(name) or {}
+        if not isinstance(value, dict):
+            error(f"spec.{name}", "must be a mapping")
+            return {}
+        return value
+
+    traffic, sidecar = section("traffic"), section("sidecar")
+    observability, certificate = section("observability"), section("certificate")
+
+    def flag(data: dict[str, Any], key: str, path: str, default: bool) -> bool:
+        value = data.get(key, default)
+        if not isinstance(value, bool):
+            error(path, f"must be true or false, got {value!r}")
+            return default
+        return value
+
+    def ports(data: dict[str, Any], key: str, path: str) -> tuple[int, ...]:
+        out = []
+        for i, p in enumerate(data.get(key) or []):
+            if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 65535:
+                error(f"{path}[{i}]", f"invalid port {p!r}", "use integers 1-65535")
+            else:
+                out.append(p)
+        return tuple(out)
+
+    permissive = flag(
+        traffic,
+        "enablePermissiveTrafficPolicyMode",
+        "spec.traffic.enablePermissiveTrafficPolicyMode",
+        True,
+    )
+    egress = flag(traffic, "enableEgress", "spec.traffic.enableEgress", True)
+    log_level = str(sidecar.get("logLevel") or "error")
+    if log_level not in LOG_LEVELS:
+        error(
+            "spec.sidecar.logLevel",
+            f"invalid log level {log_level!r}",
+            "use one of " + ", ".join(LOG_LEVELS),
+        )
+    tracing_raw = observability.get("tracing") or {}
+    if not isinstance(tracing_raw, dict):
+        error("spec.observability.tracing", "must be a mapping")
+        tracing_raw = {}
+    tracing = Tracing(
+        enable=flag(tracing_raw, "enable", "spec.observability.tracing.enable", False),
+        address=str(tracing_raw.get("address") or ""),
+        port=int(tracing_raw.get("port") or 9411),
+        endpoint=str(tracing_raw.get("endpoint") or "/api/v2/spans"),
+    )
+    validity = 24 * 3600
+    if certificate.get("serviceCertValidityDuration") is not None:
+        try:
+            validity = parse_duration(certificate["serviceCertValidityDuration"])
+        except ValueError:
+            error(
+                "spec.certificate.serviceCertValidityDuration",
+                f"invalid duration {certificate['serviceCertValidityDuration']!r}",
+                'use a Go duration such as "24h" or "1h30m"',
+            )
+
+    # v1alpha1 kept the exclusion lists under observability by mistake (see the bookstore
+    # sample); v1alpha2 moved them to traffic. Read either.
+    def either(key: str) -> tuple[int, ...]:
+        return ports(traffic, key, f"spec.traffic.{key}") or ports(
+            observability, key, f"spec.observability.{key}"
+        )
+
+    ip_ranges = (
+        traffic.get("outboundIPRangeExclusionList")
+        or observability.get("outboundIPRangeExclusionList")
+        or []
+    )
+    config = MeshConfig(
+        permissive=permissive,
+        enable_egress=egress,
+        outbound_port_exclusion_list=either("outboundPortExclusionList"),
+        inbound_port_exclusion_list=either("inboundPortExclusionList"),
+        outbound_ip_range_exclusion_list=tuple(str(r) for r in ip_ranges),
+        sidecar_log_level=log_level,
+        envoy_image=str(sidecar.get("envoyImage") or ""),
+        tracing=tracing,
+        service_cert_validity_seconds=validity,
+        cert_key_bit_size=int(certificate.get("certKeyBitSize") or 2048),
+        trust_domain=str(certificate.get("trustDomain") or "cluster.local"),
+        namespace=str(meta.get("namespace") or ""),
+        name=ref.name,
+        api_version=api_version,
+    )
+    if any(p.severity == "error" for p in problems):
+        return None, problems
+    return config, problems

@@ -1,0 +1,1 @@
+"""Support tooling: the `osm support bug-report` archive."""

@@ -1,0 +1,373 @@
+"""Aggregated Discovery Service (state of the world) over gRPC with mutual TLS.
+
+One bidirectional stream per Envoy carries all resource types. Per type the stream remembers
+what the proxy subscribed to, the version and nonce last sent, and the version last ACKed.
+Protocol rules followed (xDS "SotW" with ADS):
+
+- a request whose ``response_nonce`` is not the last nonce sent for its type is stale: ignored;
+- a request with ``error_detail`` is a NACK: logged, recorded in :class:`ProxyStatus`, and the
+  proxy keeps its last good config (the rejected version is not resent);
+- otherwise it ACKs ``version_info``; a response is sent when the snapshot has a newer version
+  of that type or the subscribed names changed (EDS/RDS/SDS are requested by name).
+
+The peer's identity is checked once, on the first request: the node id
+``<uuid>.sidecar.<sa>.<ns>.<trust-domain>`` must name the ServiceAccount in the SPIFFE URI SAN
+of the client certificate presented on the TLS connection; otherwise the stream is refused with
+PERMISSION_DENIED.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from dataclasses import dataclass, field
+
+import grpc
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+
+from osm_mesh.certs.ca import parse_spiffe_id, uri_sans
+from osm_mesh.errors import InvalidInput
+from osm_mesh.xds.cache import PUSH_ORDER, SHORT_NAMES, WILDCARD_TYPES, Snapshot, SnapshotCache
+
+log = logging.getLogger("osm_mesh.xds")
+
+
+@dataclass(frozen=True)
+class NodeId:
+    proxy_uuid: str
+    kind: str
+    service_account: str
+    namespace: str
+    trust_domain: str
+
+    @classmethod
+    def parse(cls, text: str) -> NodeId:
+        parts = text.split(".", 4)
+        if len(parts) != 5 or not all(parts):
+            raise InvalidInput(
+                f"malformed node id {text!r}",
+                hint="expected <proxy-uuid>.sidecar.<service-account>.<namespace>.<trust-domain>",
+            )
+        return cls(*parts)
+
+    @property
+    def spiffe_id(self) -> str:
+        return f"spiffe://{self.trust_domain}/ns/{self.namespace}/sa/{self.service_account}"
+
+
+@dataclass(frozen=True)
+class Nack:
+    type_url: str
+    version: str
+    nonce: str
+    message: str
+    at: float
+
+
+@dataclass
+class ProxyStatus:
+    """What one connected proxy has: snapshot version offered, per-type ACKed versions, NACKs."""
+
+    node_id: str
+    connected: bool = True
+    connected_at: float = field(default_factory=time.time)
+    snapshot_version: int = 0
+    sent: dict[str, str] = field(default_factory=dict)
+    acked: dict[str, str] = field(default_factory=dict)
+    nacks: list[Nack] = field(default_factory=list)
+    last_ack_at: float = 0.0
+
+    def converged_to(self, snapshot: Snapshot | None) -> bool:
+        """Every type with resources in ``snapshot`` is ACKed at that snapshot's version."""
+        if snapshot is None or not self.connected:
+            return False
+        for type_url in PUSH_ORDER:
+            if not snapshot.resources.get(type_url):
+                continue
+            if self.acked.get(type_url) != snapshot.type_versions[type_url]:
+                return False
+        return True
+
+
+@dataclass
+class _TypeState:
+    names: frozenset[str] | None = None  # None = wildcard
+    sent_version: str | None = None
+    nonce: str = ""
+
+
+class _Stream:
+    """Protocol state of one ADS stream; produces responses, no I/O."""
+
+    def __init__(self, status: ProxyStatus) -> None:
+        self.status = status
+        self.types: dict[str, _TypeState] = {}
+        self.snapshot: Snapshot | None = None
+        self._nonce = 0
+
+    def _respond(self, type_url: str) -> discovery_pb2.DiscoveryResponse:
+        assert self.snapshot is not None
+        state = self.types[type_url]
+        packed = self.snapshot.packed(type_url)
+        if state.names is None:
+            resources = list(packed.values())
+        else:
+            resources = [packed[n] for n in sorted(state.names) if n in packed]
+        self._nonce += 1
+        state.nonce = str(self._nonce)
+        state.sent_version = self.snapshot.type_versions[type_url]
+        self.status.sent[type_url] = state.sent_version
+        return discovery_pb2.DiscoveryResponse(
+            version_info=state.sent_version,
+            resources=resources,
+            type_url=type_url,
+            nonce=state.nonce,
+        )
+
+    def on_request(self, req: discovery_pb2.DiscoveryRequest) -> list[discovery_pb2.DiscoveryResponse]:
+        type_url = req.type_url
+        if type_url not in SHORT_NAMES:
+            log.warning("%s: unsupported type %s", self.status.node_id, type_url)
+            return []
+        state = self.types.setdefault(type_url, _TypeState())
+        if req.response_nonce and req.response_nonce != state.nonce:
+            return []  # stale: answers a response that has been superseded
+        if type_url in WILDCARD_TYPES and not req.resource_names:
+            names = None
+        else:
+            names = frozenset(req.resource_names)
+        names_changed = state.sent_version is None or names != state.names
+        state.names = names
+        if req.HasField("error_detail"):
+            nack = Nack(type_url, state.sent_version or "", req.response_nonce,
+                        req.error_detail.message, time.time())  # fmt: skip
+            self.status.nacks.append(nack)
+            del self.status.nacks[:-20]
+            log.warning(
+                "%s rejected %s version %s: %s",
+                self.status.node_id,
+                SHORT_NAMES[type_url],
+                nack.version,
+                nack.message,
+            )
+            if not names_changed:
+                return []
+        elif req.response_nonce:
+            self.status.acked[type_url] = req.version_info
+            self.status.last_ack_at = time.time()
+        if self.snapshot is None:
+            return []
+        if names_changed or state.sent_version != self.snapshot.type_versions[type_url]:
+            return [self._respond(type_url)]
+        return []
+
+    def on_snapshot(self, snapshot: Snapshot) -> list[discovery_pb2.DiscoveryResponse]:
+        self.snapshot = snapshot
+        self.status.snapshot_version = snapshot.version
+        out = []
+        for type_url in PUSH_ORDER:
+            state = self.types.get(type_url)
+            if state is None:
+                continue  # not subscribed yet; its first request gets the answer
+            if state.sent_version != snapshot.type_versions[type_url]:
+                out.append(self._respond(type_url))
+        return out
+
+
+@dataclass(frozen=True)
+class ServerTLS:
+    cert_pem: bytes
+    key_pem: bytes
+    ca_pem: bytes
+
+
+class AdsServer:
+    """The ADS gRPC server. ``on_connect(node_id)`` runs before a new proxy is served (the
+    control plane uses it to build that proxy's first snapshot); ``on_disconnect`` after.
+
+    ``tls=None`` serves plaintext (unit tests only; a control plane always passes TLS).
+    """
+
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ServerTLS | None = None,
+        on_connect: Callable[[NodeId], None] | None = None,
+        on_disconnect: Callable[[NodeId], None] | None = None,
+        max_streams: int = 256,
+    ) -> None:
+        self.cache = cache
+        self.host = host
+        self.requested_port = port
+        self.tls = tls
+        self.on_connect = on_connect
+        self.on_disconnect = on_disconnect
+        self.max_streams = max_streams
+        self.port: int | None = None
+        self._server: grpc.Server | None = None
+        self._lock = threading.Lock()
+        self._statuses: dict[str, ProxyStatus] = {}
+        self._changed = threading.Condition(self._lock)
+        self.rejected: list[tuple[str, str]] = []  # (node id, reason) of refused streams
+
+    # -- lifecycle ------------------------------------------------------------------
+    def start(self) -> int:
+        # Each stream holds a worker thread for its lifetime; keep spare ones for new streams.
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=self.max_streams + 4, thread_name_prefix="ads"),
+            maximum_concurrent_rpcs=self.max_streams,
+            options=[("grpc.so_reuseport", 0)],
+        )
+        ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(_Servicer(self), server)
+        address = f"{self.host}:{self.requested_port}"
+        if self.tls is not None:
+            creds = grpc.ssl_server_credentials(
+                [(self.tls.key_pem, self.tls.cert_pem)],
+                root_certificates=self.tls.ca_pem,
+                require_client_auth=True,
+            )
+            port = server.add_secure_port(address, creds)
+        else:
+            port = server.add_insecure_port(address)
+        if port == 0:
+            raise InvalidInput(f"cannot listen on {address} for ADS", hint="is the port in use?")
+        server.start()
+        self._server = server
+        self.port = port
+        return port
+
+    def stop(self, grace: float | None = 0.5) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop(grace).wait()
+        with self._changed:
+            for status in self._statuses.values():
+                status.connected = False
+            self._changed.notify_all()
+
+    # -- status ---------------------------------------------------------------------
+    def statuses(self) -> dict[str, ProxyStatus]:
+        with self._lock:
+            return {k: ProxyStatus(**vars(v)) for k, v in self._statuses.items()}
+
+    def connected_nodes(self) -> list[str]:
+        with self._lock:
+            return sorted(k for k, v in self._statuses.items() if v.connected)
+
+    def wait_for(self, predicate: Callable[[dict[str, ProxyStatus]], bool], timeout: float) -> bool:
+        """Block until ``predicate(statuses)`` holds (re-checked after every ACK/NACK)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self._statuses):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(min(remaining, 0.5))
+            return True
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    # -- the stream -----------------------------------------------------------------
+    def _check_peer(self, node: NodeId, context: grpc.ServicerContext) -> str | None:
+        """None when the client certificate proves the node id's identity, else the reason."""
+        if self.tls is None:
+            return None
+        pem = context.auth_context().get("x509_pem_cert")
+        if not pem:
+            return "no client certificate"
+        uris = uri_sans(pem[0])
+        if node.spiffe_id not in uris:
+            return f"node id {node.spiffe_id} does not match certificate {', '.join(uris) or '-'}"
+        return None
+
+    def stream(
+        self, requests: Iterator[discovery_pb2.DiscoveryRequest], context: grpc.ServicerContext
+    ) -> Iterator[discovery_pb2.DiscoveryResponse]:
+        events: queue.Queue[tuple[str, object]] = queue.Queue()
+
+        def read() -> None:
+            try:
+                for req in requests:
+                    events.put(("request", req))
+            except Exception:  # the stream broke (client gone, server stopping)
+                pass
+            events.put(("closed", None))
+
+        threading.Thread(target=read, daemon=True, name="ads-read").start()
+        context.add_callback(lambda: events.put(("closed", None)))
+
+        kind, first = events.get()
+        if kind != "request":
+            return
+        assert isinstance(first, discovery_pb2.DiscoveryRequest)
+        try:
+            node = NodeId.parse(first.node.id)
+        except InvalidInput as exc:
+            self.rejected.append((first.node.id, exc.message))
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+        reason = self._check_peer(node, context)
+        if reason is not None:
+            log.warning("refused ADS stream from %s: %s", first.node.id, reason)
+            self.rejected.append((first.node.id, reason))
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, reason)
+
+        node_id = first.node.id
+        status = ProxyStatus(node_id)
+        with self._changed:
+            self._statuses[node_id] = status
+            self._changed.notify_all()
+        log.info("proxy %s connected", node_id)
+        if self.on_connect is not None:
+            self.on_connect(node)
+        stream = _Stream(status)
+        unwatch = self.cache.watch(node_id, lambda snap: events.put(("snapshot", snap)))
+        try:
+            current = self.cache.get(node_id)
+            responses = stream.on_snapshot(current) if current is not None else []
+            responses += stream.on_request(first)
+            yield from responses
+            while True:
+                kind, item = events.get()
+                if kind == "closed":
+                    return
+                with self._lock:
+                    if kind == "request":
+                        assert isinstance(item, discovery_pb2.DiscoveryRequest)
+                        responses = stream.on_request(item)
+                    else:
+                        assert isinstance(item, Snapshot)
+                        if stream.snapshot is not None and item.version <= stream.snapshot.version:
+                            continue
+                        responses = stream.on_snapshot(item)
+                self._notify()
+                yield from responses
+        finally:
+            unwatch()
+            with self._changed:
+                # A newer stream of the same node may have replaced this status already.
+                if self._statuses.get(node_id) is status:
+                    status.connected = False
+                self._changed.notify_all()
+            log.info("proxy %s disconnected", node_id)
+            if self.on_disconnect is not None:
+                self.on_disconnect(node)
+
+
+class _Servicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
+    def __init__(self, server: AdsServer) -> None:
+        self._server = server
+
+    def StreamAggregatedResources(self, request_iterator, context):  # noqa: N802 (gRPC name)
+        return self._server.stream(request_iterator, context)
+
+    def DeltaAggregatedResources(self, request_iterator, context):  # noqa: N802
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "delta xDS is not served; use state of the world")

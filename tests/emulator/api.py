@@ -1,0 +1,345 @@
+"""The API server's semantics, independent of HTTP: the registry of resource types
+and the verbs (create, get, list, replace, patch, delete, deletecollection).
+
+Both the HTTP handler and the test-facing KubeEmulator methods call this, so an
+object seeded with ``emu.create`` is indistinguishable from one a client
+POSTed. Writes notify listeners (the workload simulation) synchronously, which
+keeps tests deterministic: when a create returns, its pods already exist.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from tests.emulator import objects, patch, status
+from tests.emulator.resources import BUILTIN, PRESEEDED_CUSTOM, ResourceType, from_crd
+from tests.emulator.selectors import field_selector, label_selector
+from tests.emulator.store import Store
+
+CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
+NAMESPACE_KEY = ("", "namespaces")
+INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's generateName alphabet
+
+Listener = Callable[[ResourceType, str, "dict | None", "dict | None"], None]
+
+
+def random_suffix(n: int = 5) -> str:
+    return "".join(random.choice(_NAME_CHARS) for _ in range(n))
+
+
+class Api:
+    def __init__(self) -> None:
+        self.store = Store()
+        self.types: dict[tuple[str, str], ResourceType] = {}
+        for rt in (*BUILTIN, *PRESEEDED_CUSTOM):
+            self.types[rt.key] = rt
+        self.listeners: list[Listener] = []
+        for name in INITIAL_NAMESPACES:
+            self.create(self.types[NAMESPACE_KEY], None, {"metadata": {"name": name}})
+
+    # --- registry ---------------------------------------------------------------
+
+    def resource(self, group: str, version: str, plural: str) -> ResourceType | None:
+        rt = self.types.get((group, plural))
+        return rt if rt and version in rt.versions else None
+
+    def by_kind(self, api_version: str, kind: str) -> tuple[ResourceType, str]:
+        group, _, version = api_version.rpartition("/")
+        for rt in self.types.values():
+            if rt.group == group and rt.kind == kind and version in rt.versions:
+                return rt, version
+        raise status.ApiError(
+            404, "NotFound", f'no matches for kind "{kind}" in version "{api_version}"'
+        )
+
+    def groups(self) -> dict[str, list[ResourceType]]:
+        result: dict[str, list[ResourceType]] = {}
+        for rt in self.types.values():
+            result.setdefault(rt.group, []).append(rt)
+        return result
+
+    # --- helpers ------------------------------------------------------------------
+
+    def _present(self, rt: ResourceType, obj: dict, version: str | None) -> dict:
+        obj["apiVersion"] = rt.api_version(version)
+        obj["kind"] = rt.kind
+        return obj
+
+    def _ns(self, rt: ResourceType, namespace: str | None) -> str:
+        return (namespace or "") if rt.namespaced else ""
+
+    def _notify(self, rt: ResourceType, event: str, old: dict | None, new: dict | None) -> None:
+        for listener in list(self.listeners):
+            listener(rt, event, old, new)
+
+    def _require_namespace(self, namespace: str) -> None:
+        if self.store.get(NAMESPACE_KEY, "", namespace) is None:
+            raise status.not_found(self.types[NAMESPACE_KEY], namespace)
+
+    # --- verbs --------------------------------------------------------------------
+
+    def get(self, rt: ResourceType, namespace: str | None, name: str, version=None) -> dict:
+        obj = self.store.get(rt.key, self._ns(rt, namespace), name)
+        if obj is None:
+            raise status.not_found(rt, name)
+        return self._present(rt, obj, version)
+
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None = None,
+        label: str | None = None,
+        field: str | None = None,
+        version: str | None = None,
+    ) -> list[dict]:
+        by_label, by_field = label_selector(label), field_selector(field)
+        with self.store.lock:
+            items = self.store.list(rt.key, namespace if rt.namespaced else None)
+        return [
+            self._present(rt, obj, version) for obj in items if by_label(obj) and by_field(obj)
+        ]
+
+    def create(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        body: dict,
+        version: str | None = None,
+        dry_run: bool = False,
+        notify: bool = True,
+    ) -> dict:
+        if not isinstance(body, dict):
+            raise status.bad_request("the body of the request must be a JSON object")
+        obj = copy.deepcopy(body)
+        obj["apiVersion"], obj["kind"] = rt.api_version(version), rt.kind
+        meta = obj.setdefault("metadata", {})
+        namespace = namespace or meta.get("namespace") if rt.namespaced else None
+        if rt.namespaced and not namespace:
+            raise status.bad_request("the namespace of the object must be set")
+        if rt.namespaced and meta.get("namespace") and meta["namespace"] != namespace:
+            raise status.bad_request(
+                "the namespace of the provided object does not match the namespace sent on "
+                "the request"
+            )
+        if not meta.get("name") and meta.get("generateName"):
+            meta["name"] = meta["generateName"] + random_suffix()
+        objects.validate_name(rt, obj)
+        with self.store.lock:
+            if namespace:
+                self._require_namespace(namespace)
+            if self.store.get(rt.key, namespace or "", meta["name"]) is not None:
+                raise status.already_exists(rt, meta["name"])
+            objects.fill_metadata(obj, namespace)
+            objects.apply_defaults(rt, obj)
+            if rt.key == CRD_KEY:
+                self._register_crd(obj)
+            if dry_run:
+                obj["metadata"]["resourceVersion"] = ""
+                return obj
+            stored = self.store.put(rt.key, obj, "ADDED")
+        if notify:
+            self._notify(rt, "ADDED", None, copy.deepcopy(stored))
+        return stored
+
+    def replace(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        body: dict,
+        version: str | None = None,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        notify: bool = True,
+    ) -> dict:
+        if not isinstance(body, dict):
+            raise status.bad_request("the body of the request must be a JSON object")
+        ns = self._ns(rt, namespace)
+        body_meta = body.get("metadata") or {}
+        if body_meta.get("name") and body_meta["name"] != name:
+            raise status.bad_request(
+                "the name of the object does not match the name on the URL"
+            )
+        with self.store.lock:
+            current = self.store.get(rt.key, ns, name)
+            if current is None:
+                raise status.not_found(rt, name)
+            sent_rv = body_meta.get("resourceVersion")
+            if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
+                raise status.conflict(rt, name)
+            obj = copy.deepcopy(body)
+            if subresource == "status":
+                # Only status changes through /status.
+                new = copy.deepcopy(current)
+                new["status"] = obj.get("status", {})
+                obj = new
+            elif "status" in rt.subresources and "status" in current:
+                # The main resource ignores status when a /status subresource exists.
+                obj["status"] = current["status"]
+            meta = obj.setdefault("metadata", {})
+            meta["name"] = name
+            if ns:
+                meta["namespace"] = ns
+            for kept in ("uid", "creationTimestamp", "generation"):
+                if kept in current["metadata"]:
+                    meta[kept] = current["metadata"][kept]
+            obj["apiVersion"], obj["kind"] = rt.api_version(version), rt.kind
+            if _spec_part(obj) != _spec_part(current):
+                meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
+            objects.apply_defaults(rt, obj)
+            if rt.key == CRD_KEY:
+                self._register_crd(obj)
+            if dry_run:
+                return obj
+            stored = self.store.put(rt.key, obj, "MODIFIED")
+        if notify:
+            self._notify(rt, "MODIFIED", current, copy.deepcopy(stored))
+        return stored
+
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        content_type: str,
+        raw: bytes,
+        version: str | None = None,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> dict:
+        content_type = content_type.split(";")[0].strip().lower()
+        try:
+            if content_type == "application/apply-patch+yaml":
+                body: Any = yaml.safe_load(raw.decode() or "{}")
+            else:
+                body = json.loads(raw.decode() or "null")
+        except (ValueError, yaml.YAMLError) as exc:
+            raise status.bad_request(f"error decoding patch: {exc}") from None
+        ns = self._ns(rt, namespace)
+        with self.store.lock:
+            current = self.store.get(rt.key, ns, name)
+            if current is None:
+                if content_type == "application/apply-patch+yaml":
+                    # Server-side apply creates what does not exist yet.
+                    return self.create(rt, namespace, body, version, dry_run=dry_run)
+                raise status.not_found(rt, name)
+            if content_type == "application/json-patch+json":
+                patched = patch.json_patch(current, body)
+            elif content_type == "application/merge-patch+json":
+                patched = patch.merge_patch(current, body)
+            elif content_type in (
+                "application/strategic-merge-patch+json",
+                "application/apply-patch+yaml",
+            ):
+                if not rt.builtin and content_type.startswith("application/strategic"):
+                    raise status.unsupported_media_type(content_type)
+                merge = patch.strategic_merge_patch if rt.builtin else patch.merge_patch
+                # Apply is approximated by a merge; field ownership is not tracked.
+                if content_type == "application/apply-patch+yaml" and isinstance(body, dict):
+                    body = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
+                    body.get("metadata", {}).pop("managedFields", None)
+                patched = merge(current, body)
+            else:
+                raise status.unsupported_media_type(content_type)
+            if not isinstance(patched, dict):
+                raise status.bad_request("the patch produced something that is not an object")
+            if subresource != "status" and "status" in rt.subresources and "status" in current:
+                patched["status"] = current["status"]
+            return self.replace(
+                rt, namespace, name, patched, version, subresource, dry_run=dry_run
+            )
+
+    def delete(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        version: str | None = None,
+        propagation: str | None = None,
+        dry_run: bool = False,
+        notify: bool = True,
+    ) -> dict:
+        ns = self._ns(rt, namespace)
+        with self.store.lock:
+            current = self.store.get(rt.key, ns, name)
+            if current is None:
+                raise status.not_found(rt, name)
+            if dry_run:
+                return self._present(rt, current, version)
+            removed = self.store.remove(rt.key, ns, name)
+            assert removed is not None
+            removed["metadata"]["deletionTimestamp"] = objects.now()
+            if rt.key == NAMESPACE_KEY:
+                self._delete_namespace_contents(name)
+                removed.setdefault("status", {})["phase"] = "Terminating"
+            if rt.key == CRD_KEY:
+                self._unregister_crd(current)
+            if propagation != "Orphan":
+                self._collect_garbage(removed["metadata"]["uid"])
+        if notify:
+            self._notify(rt, "DELETED", current, None)
+        return self._present(rt, removed, version)
+
+    def delete_collection(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        label: str | None = None,
+        field: str | None = None,
+    ) -> list[dict]:
+        with self.store.lock:
+            victims = self.list(rt, namespace, label, field)
+            return [
+                self.delete(rt, o["metadata"].get("namespace"), o["metadata"]["name"])
+                for o in victims
+            ]
+
+    # --- cascades ---------------------------------------------------------------------
+
+    def _delete_namespace_contents(self, namespace: str) -> None:
+        for key in self.store.keys():
+            rt = self.types.get(key)
+            if rt is None or not rt.namespaced:
+                continue
+            for obj in self.store.list(key, namespace):
+                self.store.remove(key, namespace, obj["metadata"]["name"])
+
+    def _collect_garbage(self, owner_uid: str) -> None:
+        """Delete dependents (ownerReferences) like the garbage collector, transitively."""
+        for key in self.store.keys():
+            for obj in self.store.list(key):
+                refs = obj["metadata"].get("ownerReferences") or []
+                if any(ref.get("uid") == owner_uid for ref in refs):
+                    removed = self.store.remove(
+                        key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+                    )
+                    if removed:
+                        self._collect_garbage(removed["metadata"]["uid"])
+
+    def _register_crd(self, crd: dict) -> None:
+        rt = from_crd(crd)
+        if rt is not None:
+            self.types[rt.key] = rt
+
+    def _unregister_crd(self, crd: dict) -> None:
+        rt = from_crd(crd)
+        if rt is None:
+            return
+        for obj in self.store.list(rt.key):
+            self.store.remove(rt.key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        known = {p.key: p for p in PRESEEDED_CUSTOM}
+        if rt.key in known:
+            self.types[rt.key] = known[rt.key]
+        else:
+            self.types.pop(rt.key, None)
+
+
+def _spec_part(obj: dict) -> dict:
+    return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from osm_mesh.errors import InvalidInput
+from osm_mesh.local.workloads import (
+    COMMAND_ANNOTATION,
+    container_ports,
+    load_objects,
+    plan_pods,
+    replica_count,
+)
+
+MANIFESTS = Path(__file__).resolve().parents[3] / "osm_mesh" / "local" / "manifests"
+
+
+def ip_for(index: int) -> str:
+    return f"127.9.9.{index + 1}"
+
+
+def test_the_articles_simple_app_becomes_two_pods():
+    objects = load_objects([MANIFESTS / "simple"])
+    kinds = sorted({o["kind"] for o in objects})
+    assert kinds == [
+        "ConfigMap",
+        "Deployment",
+        "HTTPRouteGroup",
+        "Namespace",
+        "Service",
+        "ServiceAccount",
+        "TrafficTarget",
+    ]
+    pods = plan_pods(objects, ip_for, environ={"PATH": "/bin", "HTTP_PROXY": "http://corp:3128"})
+    assert [(p.deployment, p.ip, p.service_account) for p in pods] == [
+        ("api", "127.9.9.1", "api-service-account"),
+        ("frontend", "127.9.9.2", "frontend-service-account"),
+    ]
+    api, frontend = pods
+    assert api.argv == (sys.executable, "-m", "osm_mesh.local.apps.api", "--version", "v1")
+    # The ConfigMap key reaches the frontend under the name the Deployment gave it.
+    assert frontend.env["API_URL"] == "http://api.osm-simple-app.svc.cluster.local/api/values"
+    assert frontend.env["HTTP_PROXY"] == "http://127.9.9.2:15001"
+    assert frontend.env["http_proxy"] == "http://127.9.9.2:15001"
+    assert frontend.env["NO_PROXY"] == ""
+    assert frontend.env["POD_IP"] == "127.9.9.2" and frontend.env["PORT"] == "80"
+    assert frontend.env["PATH"] == "/bin"
+    pod = frontend.pod_object()
+    assert pod["status"]["podIP"] == "127.9.9.2"
+    assert pod["metadata"]["labels"]["app"] == "frontend"
+    assert pod["metadata"]["labels"]["osm-proxy-uuid"] == frontend.proxy_uuid
+    assert pod["spec"]["serviceAccountName"] == "frontend-service-account"
+    # Names and proxy ids are stable for the same manifests.
+    again = plan_pods(objects, ip_for, environ={})
+    assert [p.name for p in again] == [p.name for p in pods]
+    assert [p.proxy_uuid for p in again] == [p.proxy_uuid for p in pods]
+
+
+def test_canary_manifests_keep_the_articles_api_versions():
+    objects = load_objects([MANIFESTS / "canary"])
+    versions = {(o["kind"], o["apiVersion"]) for o in objects if "smi-spec" in o["apiVersion"]}
+    assert versions == {
+        ("TrafficTarget", "access.smi-spec.io/v1alpha2"),
+        ("HTTPRouteGroup", "specs.smi-spec.io/v1alpha3"),
+        ("TrafficSplit", "split.smi-spec.io/v1alpha2"),
+    }
+    assert replica_count(objects) == 3
+    assert container_ports(objects) == {80}
+    names = [p.deployment for p in plan_pods(objects, ip_for, environ={})]
+    assert names == ["api-v1", "api-v2", "frontend"]
+
+
+def _deployment(name: str, replicas: int = 1, annotations=None, env=None, env_from=None):
+    container = {"name": "c", "image": "x", "ports": [{"containerPort": 8080}]}
+    if env is not None:
+        container["env"] = env
+    if env_from is not None:
+        container["envFrom"] = env_from
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "ns", "annotations": annotations or {}},
+        "spec": {
+            "replicas": replicas,
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+
+
+def test_replicas_env_sources_and_ports():
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": "ns"},
+        "data": {"A": "1", "B": "2"},
+    }
+    dep = _deployment(
+        "web",
+        replicas=2,
+        annotations={COMMAND_ANNOTATION: "/bin/sh -c 'exec sleep 5'"},
+        env=[
+            {"name": "LITERAL", "value": "x"},
+            {"name": "FROM_CM", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "B"}}},
+            {
+                "name": "OPT",
+                "valueFrom": {"configMapKeyRef": {"name": "nope", "key": "k", "optional": True}},
+            },
+        ],
+        env_from=[{"configMapRef": {"name": "cfg"}, "prefix": "CM_"}],
+    )
+    pods = plan_pods([cm, dep], ip_for, environ={})
+    assert [p.replica for p in pods] == [0, 1]
+    assert [p.ip for p in pods] == ["127.9.9.1", "127.9.9.2"]
+    assert pods[0].argv == ("/bin/sh", "-c", "exec sleep 5")
+    env = pods[0].env
+    assert (env["LITERAL"], env["FROM_CM"], env["CM_A"], env["CM_B"]) == ("x", "2", "1", "2")
+    assert "OPT" not in env
+    assert env["PORT"] == "8080" and pods[0].app_port == 8080
+    assert pods[0].name != pods[1].name
+
+
+def test_every_problem_is_reported_at_once():
+    bad = [
+        _deployment("no-command"),
+        _deployment(
+            "bad-ref",
+            annotations={COMMAND_ANNOTATION: "run"},
+            env=[{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "gone", "key": "k"}}}],
+        ),
+        _deployment("bad-quote", annotations={COMMAND_ANNOTATION: "run 'unterminated"}),
+    ]
+    with pytest.raises(InvalidInput) as info:
+        plan_pods(bad, ip_for, environ={})
+    message = info.value.message
+    assert "Deployment ns/no-command: no local.openservicemesh.io/command annotation" in message
+    assert "key 'k' of ConfigMap ns/gone not found" in message
+    assert "Deployment ns/bad-quote: cannot parse" in message
+
+
+def test_bad_files(tmp_path: Path):
+    (tmp_path / "broken.yaml").write_text("kind: [unclosed\n")
+    with pytest.raises(InvalidInput, match=r"broken.yaml:\d+: invalid YAML"):
+        load_objects([tmp_path])
+    (tmp_path / "broken.yaml").write_text("just a string\n")
+    with pytest.raises(InvalidInput, match="not a Kubernetes object"):
+        load_objects([tmp_path])
+    with pytest.raises(InvalidInput, match="no such file or directory"):
+        load_objects([tmp_path / "missing"])
+
+
+def test_lists_and_empty_documents(tmp_path: Path):
+    (tmp_path / "list.yml").write_text(
+        "---\n---\napiVersion: v1\nkind: List\nitems:\n"
+        "- {apiVersion: v1, kind: ServiceAccount, metadata: {name: a, namespace: n}}\n"
+        "- {apiVersion: v1, kind: ServiceAccount, metadata: {name: b, namespace: n}}\n"
+    )
+    (tmp_path / "notes.txt").write_text("ignored")
+    assert [o["metadata"]["name"] for o in load_objects([tmp_path])] == ["a", "b"]
