@@ -43,7 +43,9 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "mesh": LazyCommand("osm_cli.commands.mesh", "Manage osm meshes (list, upgrade)"),
     "metrics": LazyCommand("osm_cli.commands.metrics", "Manage metrics of namespaces"),
-    "dashboard": LazyCommand("osm_cli.commands.dashboard", "Port-forward Grafana (or Prometheus, Jaeger) and open it"),
+    "dashboard": LazyCommand(
+        "osm_cli.commands.dashboard", "Port-forward Grafana (or Prometheus, Jaeger) and open it"
+    ),
     "proxy": LazyCommand("osm_cli.commands.proxy", "Query an Envoy sidecar's admin interface"),
     "policy": LazyCommand("osm_cli.commands.policy", "Check and lint SMI traffic policies"),
     "support": LazyCommand("osm_cli.commands.support", "Collect a bug report"),

@@ -26,12 +26,15 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.protobuf.message import Message
+
 from osm_mesh.catalog.model import Catalog, Identity, Pod
 from osm_mesh.catalog.source import Source
 from osm_mesh.certs.ca import CertificateAuthority, IssuedCert
 from osm_mesh.certs.rotation import CertManager
 from osm_mesh.envoy.bootstrap import BootstrapTLS, bootstrap, node_id
 from osm_mesh.envoy.translate import (
+    MeshIndex,
     ProxyIdentity,
     TranslateOptions,
     mesh_index,
@@ -109,7 +112,10 @@ class ControlPlane:
         self.server.start()
         self._stopping.clear()
         self._unwatch = self.source.watch(lambda _catalog: self._wake.set())
-        for target, name in ((self._regenerate_loop, "cp-regen"), (self._rotation_loop, "cp-rotate")):
+        for target, name in (
+            (self._regenerate_loop, "cp-regen"),
+            (self._rotation_loop, "cp-rotate"),
+        ):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -230,28 +236,36 @@ class ControlPlane:
             catalog = self.source.snapshot()
             generation = self._generation + 1
             index = mesh_index(catalog, self.options.translate)
-            for node, proxy in sorted(self._proxies.items()):
-                self._set_snapshot(catalog, node, proxy, generation, index)
+            batch = {
+                node: self._resources(catalog, node, proxy, index)
+                for node, proxy in sorted(self._proxies.items())
+            }
+            self.cache.set_snapshots(batch)
+            for node in batch:
+                self._node_generation[node] = generation
             self._generation = generation
             self.regenerations += 1
             self._generation_changed.notify_all()
             return generation
 
     # -- internals ------------------------------------------------------------------
-    def _set_snapshot(self, catalog: Catalog, node: str, proxy: ProxyIdentity, generation: int, index=None) -> None:
+    def _resources(
+        self, catalog: Catalog, node: str, proxy: ProxyIdentity, index: MeshIndex | None = None
+    ) -> dict[str, dict[str, Message]]:
         cert: IssuedCert = self.certs.get(proxy.identity)
         resources = translate(catalog, proxy, self.options.translate, cert, index=index)
         for note in resources.notes:
             log.debug("%s: %s", node, note)
-        self.cache.set_snapshot(node, resources.by_type())
-        self._node_generation[node] = generation
+        return resources.by_type()
 
     def _on_connect(self, node: NodeId) -> None:
         proxy = ProxyIdentity(node.proxy_uuid, Identity(node.namespace, node.service_account))
         node_text = _node_text(node)
         with self._lock:
             self._proxies[node_text] = proxy
-            self._set_snapshot(self.source.snapshot(), node_text, proxy, self._generation)
+            resources = self._resources(self.source.snapshot(), node_text, proxy)
+            self.cache.set_snapshot(node_text, resources)
+            self._node_generation[node_text] = self._generation
 
     def _on_disconnect(self, node: NodeId) -> None:
         node_text = _node_text(node)
@@ -278,10 +292,7 @@ class ControlPlane:
     def _rotation_loop(self) -> None:
         while not self._stopping.is_set():
             due = self.certs.next_renewal()
-            if due is None:
-                wait = 1.0
-            else:
-                wait = (due - dt.datetime.now(dt.UTC)).total_seconds()
+            wait = 1.0 if due is None else (due - dt.datetime.now(dt.UTC)).total_seconds()
             if wait <= 0:
                 log.info("certificate renewal due; regenerating")
                 self._wake.set()

@@ -19,12 +19,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from osm_mesh import labels
 from osm_mesh.errors import InvalidInput, NotFound
 from osm_mesh.kube.portforward import (
     DEFAULT_ADDRESS,
+    PodStream,
     PortForwarder,
     connect_host,
-    forward_to_pod,
+    kube_dialer,
     wait_for_http,
 )
 
@@ -45,16 +47,28 @@ class AddOn:
 
 ADDONS: dict[str, AddOn] = {
     "grafana": AddOn(
-        "grafana", "Grafana", "osm-grafana", 3000, None, "deployGrafana", "/api/health"
+        "grafana",
+        "Grafana",
+        labels.GRAFANA_SERVICE,
+        labels.GRAFANA_PORT,
+        None,
+        "deployGrafana",
+        "/api/health",
     ),
     "prometheus": AddOn(
-        "prometheus", "Prometheus", "osm-prometheus", 7070, None, "deployPrometheus", "/-/ready"
+        "prometheus",
+        "Prometheus",
+        labels.PROMETHEUS_SERVICE,
+        labels.PROMETHEUS_PORT,
+        None,
+        "deployPrometheus",
+        "/-/ready",
     ),
-    "jaeger": AddOn("jaeger", "Jaeger", "jaeger", 16686, 16686, "deployJaeger", "/"),
+    "jaeger": AddOn("jaeger", "Jaeger", labels.JAEGER_SERVICE, 16686, 16686, "deployJaeger", "/"),
 }
 
 # Where the chart keeps Grafana's admin password when the pod spec does not say.
-GRAFANA_SECRET = "osm-grafana"
+GRAFANA_SECRET = labels.GRAFANA_SERVICE
 GRAFANA_SECRET_KEY = "admin-password"
 GRAFANA_PASSWORD_ENV = "GF_SECURITY_ADMIN_PASSWORD"
 
@@ -223,6 +237,49 @@ def dashboard_url(address: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+class _PodFollower:
+    """Dials the add-on's pod, moving to the Service's new pod when the old one is gone.
+
+    A dashboard stays open for hours; Grafana's pod gets rescheduled (upgrade, node
+    drain). kubectl's forward dies with the pod; here the next connection looks the
+    Service up again and forwards to the pod that replaced it.
+    """
+
+    def __init__(
+        self,
+        kube: Any,
+        target: DashboardTarget,
+        service: str,
+        remote_port: int | None,
+        report: Callable[[str], None],
+    ) -> None:
+        self.kube = kube
+        self.target = target
+        self.service = service
+        self.remote_port = remote_port
+        self.report = report
+        self._lock = threading.Lock()
+
+    def dial(self) -> PodStream:
+        target = self.target
+        try:
+            return kube_dialer(self.kube, target.namespace, target.pod, target.remote_port)()
+        except Exception as exc:
+            if "Handshake status 404" not in str(getattr(exc, "reason", exc)):
+                raise
+        with self._lock:
+            if self.target is target:
+                self.target = find_target(
+                    self.kube, target.namespace, self.service, self.remote_port
+                )
+                self.report(
+                    f"[+] Pod {target.namespace}/{target.pod} is gone; "
+                    f"forwarding to {self.target.pod}"
+                )
+            target = self.target
+        return kube_dialer(self.kube, target.namespace, target.pod, target.remote_port)()
+
+
 def run_dashboard(
     kube: Any,
     namespace: str,
@@ -246,17 +303,19 @@ def run_dashboard(
     report("[+] Starting Dashboard forwarding")
     target = find_target(kube, namespace, service, remote_port)
     port = target.addon.port if local_port is None else local_port
-    report(f"[+] Using forwarding: {port}:{target.remote_port} to pod {namespace}/{target.pod}")
-    forwarder: PortForwarder = forward_to_pod(
-        kube,
-        namespace,
-        target.pod,
-        target.remote_port,
+    follower = _PodFollower(kube, target, service, remote_port, report)
+    forwarder = PortForwarder(
+        follower.dial,
         address=address,
         local_port=port,
+        target=f"{namespace}/{target.pod}:{target.remote_port}",
         on_error=lambda message: report(f"[!] {message}"),
-    )
+    ).start()
     with forwarder:
+        report(
+            f"[+] Using forwarding: {forwarder.local_port}:{target.remote_port} "
+            f"to pod {namespace}/{target.pod}"
+        )
         url = dashboard_url(address, forwarder.local_port)
         wait_for_http(forwarder, target.addon.ready_path, timeout=ready_timeout)
         report(f"[+] Port forwarding successful ({address}:{forwarder.local_port})")

@@ -8,7 +8,7 @@ which the root command answers.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -21,7 +21,7 @@ COMPLETE_VAR = "_OSM_COMPLETE"
 app = typer.Typer(add_completion=False)
 
 
-class Shell(str, Enum):
+class Shell(StrEnum):
     bash = "bash"
     zsh = "zsh"
     fish = "fish"
@@ -31,9 +31,8 @@ class Shell(str, Enum):
 HELP = "\n\n".join(
     [
         "Print a shell completion script for osm.",
-        "bash: `source <(osm completion bash)`, or save it under "
-        "/etc/bash_completion.d/osm.",
-        "zsh: `osm completion zsh > \"${fpath[1]}/_osm\"` and restart the shell.",
+        "bash: `source <(osm completion bash)`, or save it under /etc/bash_completion.d/osm.",
+        'zsh: `osm completion zsh > "${fpath[1]}/_osm"` and restart the shell.',
         "fish: `osm completion fish > ~/.config/fish/completions/osm.fish`.",
     ]
 )

@@ -43,7 +43,7 @@ class Service(StrEnum):
     jaeger = "jaeger"
 
 
-app = typer.Typer()
+app = typer.Typer(add_completion=False)
 
 HELP = """Port-forward to a running Grafana (or Prometheus, Jaeger) in the OSM namespace and open
 it in a browser. Forwarding lasts until Ctrl-C. Without a display the URL is printed instead."""

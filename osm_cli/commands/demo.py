@@ -121,7 +121,10 @@ def _tables(data: dict[str, Any]) -> list[Table]:
 
 
 def _ms(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}ms"
+    if value is None:
+        return ""
+    # Envoy measures whole milliseconds: 0 means under one.
+    return "<1ms" if value == 0 else f"{value:.1f}ms"
 
 
 def _print_pods(app_ctx: AppContext, state: dict[str, Any]) -> None:

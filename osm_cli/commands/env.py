@@ -7,7 +7,7 @@ import typer
 from osm_cli.context import app_context
 from osm_cli.output import OutputFormat, OutputOption, dumps
 
-app = typer.Typer()
+app = typer.Typer(add_completion=False)
 
 
 @app.command(help="Print the osm CLI's environment (kind, distribution, control-plane namespace).")

@@ -10,6 +10,7 @@ from typing import Any
 from osm_mesh import labels
 from osm_mesh.catalog.loader import Document
 from osm_mesh.catalog.model import Catalog, FrozenMap, Identity, Pod, Service, ServicePort
+from osm_mesh.catalog.shape import as_dict, as_list, dig
 from osm_mesh.smi.meshconfig import CONFIG_GROUP, parse_mesh_config
 from osm_mesh.smi.model import (
     HTTPRouteGroup,
@@ -74,12 +75,14 @@ def _strmap(value: Any) -> FrozenMap:
 
 
 def service_from(obj: dict[str, Any]) -> Service:
-    spec = obj.get("spec") or {}
+    spec = as_dict(obj.get("spec"))
     ports = []
-    for i, p in enumerate(spec.get("ports") or []):
+    for i, p in enumerate(as_list(spec.get("ports"))):
         if not isinstance(p, dict) or not isinstance(p.get("port"), int):
             continue
         target = p.get("targetPort", p["port"])
+        if isinstance(target, bool) or not isinstance(target, int | str) or target == "":
+            target = p["port"]
         target = int(target) if isinstance(target, str) and target.isdigit() else target
         name = str(p.get("name") or ("" if i == 0 else f"port-{p['port']}"))
         ports.append(ServicePort(name, p["port"], target, port_protocol(p)))  # type: ignore[arg-type]
@@ -90,18 +93,18 @@ def service_from(obj: dict[str, Any]) -> Service:
 
 def _container_ports(pod_spec: dict[str, Any]) -> tuple[tuple[str, int], ...]:
     out = []
-    for c in pod_spec.get("containers") or []:
-        for p in (c or {}).get("ports") or []:
+    for c in as_list(pod_spec.get("containers")):
+        for p in as_list(as_dict(c).get("ports")):
             if isinstance(p, dict) and isinstance(p.get("containerPort"), int):
                 out.append((str(p.get("name") or ""), p["containerPort"]))
     return tuple(out)
 
 
 def pod_from(obj: dict[str, Any]) -> Pod:
-    meta, spec = _meta(obj), obj.get("spec") or {}
+    meta, spec = _meta(obj), as_dict(obj.get("spec"))
     pod_labels = _strmap(meta.get("labels"))
     owner = None
-    for ref in meta.get("ownerReferences") or []:
+    for ref in as_list(meta.get("ownerReferences")):
         if isinstance(ref, dict) and ref.get("kind") == "ReplicaSet":
             # ReplicaSet "<deployment>-<hash>" -> the Deployment name.
             owner = str(ref.get("name", "")).rsplit("-", 1)[0] or None
@@ -112,7 +115,7 @@ def pod_from(obj: dict[str, Any]) -> Pod:
         service_account=str(
             spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
         ),
-        ip=str((obj.get("status") or {}).get("podIP") or ""),
+        ip=str(dig(obj, "status", "podIP") or ""),
         proxy_uuid=pod_labels.get(labels.PROXY_UUID_LABEL),
         container_ports=_container_ports(spec),
         annotations=_strmap(meta.get("annotations")),
@@ -122,11 +125,12 @@ def pod_from(obj: dict[str, Any]) -> Pod:
 
 def pods_from_deployment(obj: dict[str, Any], pod_ip: PodIpHook | None) -> list[Pod]:
     """Pods a Deployment would run, named ``<deployment>-<i>`` with a stable proxy UUID."""
-    meta, spec = _meta(obj), obj.get("spec") or {}
-    template = spec.get("template") or {}
-    tmeta, tspec = template.get("metadata") or {}, template.get("spec") or {}
+    meta, spec = _meta(obj), as_dict(obj.get("spec"))
+    template = as_dict(spec.get("template"))
+    tmeta, tspec = as_dict(template.get("metadata")), as_dict(template.get("spec"))
     replicas = 1 if obj.get("kind") == "DaemonSet" else spec.get("replicas", 1)
-    replicas = replicas if isinstance(replicas, int) and replicas >= 0 else 1
+    # Capped: a typo like 1000000 must not make lint synthesize a million pods.
+    replicas = min(replicas, 100) if isinstance(replicas, int) and replicas >= 0 else 1
     ns, name = _ns(obj), str(meta.get("name"))
     pods = []
     for i in range(replicas):
@@ -170,6 +174,7 @@ def build_catalog(
     synthesize_pods: bool = True,
     mesh_config: MeshConfig | None = None,
     version: int = 0,
+    problems: Iterable[Problem] = (),
 ) -> Catalog:
     """Build a Catalog from raw objects (dicts or loader Documents).
 
@@ -178,7 +183,7 @@ def build_catalog(
     not ``openservicemesh.io/ignore``. Deployments become pods (``pods_from_deployment``)
     unless real Pods of that Deployment are given or ``synthesize_pods`` is false.
     """
-    acc = _Acc({}, {}, {}, {}, set(), {}, [], [])
+    acc = _Acc({}, {}, {}, {}, set(), {}, [], list(problems))
     for item in objects:
         doc = item if isinstance(item, Document) else Document(item)
         _add(acc, doc, pod_ip, synthesize_pods)

@@ -67,7 +67,8 @@ def parse_documents(text: str, file: str = "") -> tuple[list[Document], list[Pro
     """Every object in a YAML (or JSON) stream; a syntax error stops the file with its line."""
     docs: list[Document] = []
     problems: list[Problem] = []
-    loader = yaml.SafeLoader(text)
+    # libyaml's loader is ~10x faster and reports the same marks; fall back when absent.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         while loader.check_node():
             node = loader.get_node()
@@ -116,7 +117,8 @@ def _collect(
         return
     kind = str(data.get("kind", ""))
     if kind == "List" or (kind.endswith("List") and isinstance(data.get("items"), list)):
-        for item in data.get("items") or []:
+        items = data.get("items")
+        for item in items if isinstance(items, list) else []:
             _collect(item, file, line, docs, problems)
         return
     missing = [k for k in ("apiVersion", "kind") if not data.get(k)]

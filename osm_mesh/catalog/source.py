@@ -42,7 +42,8 @@ class Source(Protocol):
 
 def object_key(obj: dict[str, Any]) -> tuple[str, str, str, str]:
     """(API group, kind, namespace, name): how kubectl apply identifies an object."""
-    meta = obj.get("metadata") or {}
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
     group = str(obj.get("apiVersion", "")).rpartition("/")[0]
     ns = str(meta.get("namespace") or ("" if obj.get("kind") == "Namespace" else "default"))
     return (group, str(obj.get("kind", "")), ns, str(meta.get("name") or ""))
@@ -121,20 +122,16 @@ class FileSource(SnapshotSource):
 
     def _rebuild(self) -> Catalog:
         def build(version: int) -> Catalog:
-            catalog = build_catalog(
+            return build_catalog(
                 self._documents(),
                 monitored=self.monitored,
                 mesh_name=self.mesh_name,
                 pod_ip=self.pod_ip,
                 mesh_config=self.mesh_config,
                 version=version,
-            )
-            if self._load_problems:
                 # YAML errors come from the loader, not the builder: keep them visible.
-                from dataclasses import replace
-
-                catalog = replace(catalog, problems=tuple(self._load_problems) + catalog.problems)
-            return catalog
+                problems=self._load_problems,
+            )
 
         return self._publish(build)
 

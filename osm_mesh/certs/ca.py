@@ -192,7 +192,7 @@ class CertificateAuthority:
             ) from exc
         if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
             raise InvalidInput("the CA private key must be EC or RSA")
-        if cert.public_key().public_numbers() != key.public_key().public_numbers():
+        if cert.public_key() != key.public_key():
             raise InvalidInput(
                 "the CA certificate and private key do not belong together",
                 hint="restore both files from the same backup",

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, protocol_pb2
-from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
-from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2
+from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
+from envoy.config.listener.v3 import listener_components_pb2
+from envoy.config.listener.v3.listener_pb2 import Listener
 from envoy.config.rbac.v3 import rbac_pb2
-from envoy.config.route.v3 import route_components_pb2, route_pb2
+from envoy.config.rbac.v3.rbac_pb2 import Permission, Principal
+from envoy.config.rbac.v3.rbac_pb2 import Policy as RBACPolicy
+from envoy.config.route.v3 import route_components_pb2
+from envoy.config.route.v3.route_components_pb2 import Route, VirtualHost
+from envoy.config.route.v3.route_pb2 import RouteConfiguration
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2
@@ -24,22 +30,25 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as net_rbac_pb2
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.extensions.transport_sockets.tls.v3.secret_pb2 import Secret
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import path_pb2, regex_pb2, string_pb2
 from google.protobuf import any_pb2, duration_pb2, wrappers_pb2
 
 from osm_mesh.envoy import names
 
-Cluster = cluster_pb2.Cluster
-ClusterLoadAssignment = endpoint_pb2.ClusterLoadAssignment
-Listener = listener_pb2.Listener
-RouteConfiguration = route_pb2.RouteConfiguration
-Secret = secret_pb2.Secret
-VirtualHost = route_components_pb2.VirtualHost
-Route = route_components_pb2.Route
-RBACPolicy = rbac_pb2.Policy
-Permission = rbac_pb2.Permission
-Principal = rbac_pb2.Principal
+__all__ = [
+    "Cluster",
+    "ClusterLoadAssignment",
+    "Listener",
+    "Permission",
+    "Principal",
+    "RBACPolicy",
+    "Route",
+    "RouteConfiguration",
+    "Secret",
+    "VirtualHost",
+]
 
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
@@ -151,9 +160,13 @@ def upstream_tls(sni: str, san_uris: Sequence[str]) -> base_pb2.TransportSocket:
 def _protocol_options(http2: bool) -> dict[str, any_pb2.Any]:
     opts = http_protocol_options_pb2.HttpProtocolOptions()
     if http2:
-        opts.explicit_http_config.http2_protocol_options.CopyFrom(protocol_pb2.Http2ProtocolOptions())
+        opts.explicit_http_config.http2_protocol_options.CopyFrom(
+            protocol_pb2.Http2ProtocolOptions()
+        )
     else:
-        opts.explicit_http_config.http_protocol_options.CopyFrom(protocol_pb2.Http1ProtocolOptions())
+        opts.explicit_http_config.http_protocol_options.CopyFrom(
+            protocol_pb2.Http1ProtocolOptions()
+        )
     return {HTTP_PROTOCOL_OPTIONS: pack(opts)}
 
 
@@ -288,7 +301,9 @@ def http_permission(
     if path_regex is not None:
         rules.append(
             Permission(
-                url_path=path_pb2.PathMatcher(path=string_pb2.StringMatcher(safe_regex=regex(path_regex)))
+                url_path=path_pb2.PathMatcher(
+                    path=string_pb2.StringMatcher(safe_regex=regex(path_regex))
+                )
             )
         )
     if methods:
@@ -358,7 +373,9 @@ def http_connection_manager(
     )
 
 
-def network_rbac(stat_prefix: str, policies: dict[str, RBACPolicy]) -> listener_components_pb2.Filter:
+def network_rbac(
+    stat_prefix: str, policies: dict[str, RBACPolicy]
+) -> listener_components_pb2.Filter:
     return listener_components_pb2.Filter(
         name="envoy.filters.network.rbac",
         typed_config=pack(net_rbac_pb2.RBAC(stat_prefix=stat_prefix, rules=rbac_rules(policies))),
@@ -377,4 +394,21 @@ TLS_INSPECTOR = listener_components_pb2.ListenerFilter(
 )
 ORIGINAL_DST = listener_components_pb2.ListenerFilter(
     name="envoy.filters.listener.original_dst", typed_config=pack(original_dst_pb2.OriginalDst())
+)
+
+
+DENY_UNLISTED_VHOST = VirtualHost(
+    name="deny-unlisted",
+    domains=["*"],
+    routes=[
+        Route(
+            match=route_components_pb2.RouteMatch(prefix="/"),
+            direct_response=route_components_pb2.DirectResponseAction(
+                status=403,
+                body=base_pb2.DataSource(
+                    inline_string="RBAC: access denied: no TrafficTarget allows this destination\n"
+                ),
+            ),
+        )
+    ],
 )

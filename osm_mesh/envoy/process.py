@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ class EnvoyProcess:
         """Counters and gauges (histograms excluded) as name → value."""
         path = "/stats?format=json"
         if filter_regex:
-            path += "&filter=" + urllib.request.quote(filter_regex)
+            path += "&filter=" + urllib.parse.quote(filter_regex)
         _, body = self.admin_get(path)
         out: dict[str, int] = {}
         for stat in json.loads(body).get("stats", []):

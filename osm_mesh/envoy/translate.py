@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from google.protobuf.message import Message
 
@@ -83,22 +83,42 @@ class CertLike(Protocol):
 
 @dataclass
 class Resources:
-    """One proxy's resources by kind, each name → protobuf (deterministic order by name)."""
+    """One proxy's resources by kind, each name → protobuf (deterministic order by name).
+
+    ``outbound_clusters`` / ``endpoints`` are shared with every proxy that reaches the same
+    services (never mutate them); ``local_clusters`` are this proxy's own. ``by_type`` hands
+    the shared parts to the SnapshotCache as separate groups so it serializes them once.
+    """
 
     listeners: dict[str, Message] = field(default_factory=dict)
     routes: dict[str, Message] = field(default_factory=dict)
-    clusters: dict[str, Message] = field(default_factory=dict)
+    local_clusters: dict[str, Message] = field(default_factory=dict)
+    outbound_clusters: dict[str, Message] = field(default_factory=dict)
     endpoints: dict[str, Message] = field(default_factory=dict)
     secrets: dict[str, Message] = field(default_factory=dict)
     # Why something expected is absent (pod not in the catalog, ...).
     notes: tuple[str, ...] = ()
 
-    def by_type(self) -> dict[str, dict[str, Message]]:
+    @property
+    def clusters(self) -> dict[str, Message]:
+        return dict(sorted({**self.outbound_clusters, **self.local_clusters}.items()))
+
+    def flat(self) -> dict[str, dict[str, Message]]:
+        """Type URL → {name: message}, every group merged, sorted by name."""
+        out: dict[str, dict[str, Message]] = {}
+        for type_url, value in self.by_type().items():
+            merged: dict[str, Message] = {}
+            for part in value if isinstance(value, list) else [value]:
+                merged.update(part)
+            out[type_url] = dict(sorted(merged.items()))
+        return out
+
+    def by_type(self) -> dict[str, Any]:
         return {
             LISTENER: dict(sorted(self.listeners.items())),
             ROUTE: dict(sorted(self.routes.items())),
-            CLUSTER: dict(sorted(self.clusters.items())),
-            ENDPOINT: dict(sorted(self.endpoints.items())),
+            CLUSTER: [dict(sorted(self.local_clusters.items())), self.outbound_clusters],
+            ENDPOINT: [self.endpoints],
             SECRET: dict(sorted(self.secrets.items())),
         }
 
@@ -116,6 +136,10 @@ class MeshIndex:
         self._clusters: dict[tuple[str, str, int], tuple[pb.Cluster, pb.ClusterLoadAssignment]] = {}
         self._vhosts: dict[tuple[str, str, int, bool], pb.VirtualHost] = {}
         self._outbound: dict[Identity, tuple[tuple[Service, ServicePort], ...]] = {}
+        self._outbound_tables: dict[object, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
+        self._outbound_listeners: dict[str, pb.Listener] = {}
+        self._inbound: dict[object, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
+        self._secrets: dict[bytes, dict[str, pb.Secret]] = {}
         self._reachable = self._reverse_access() if not catalog.permissive else None
 
     def allowances(self, destination: Identity) -> list[Allowance]:
@@ -167,6 +191,52 @@ class MeshIndex:
             )
             self._outbound[source] = result
             return result
+
+    def outbound(
+        self, source: Identity
+    ) -> tuple[pb.RouteConfiguration, dict[str, pb.Cluster], dict[str, pb.ClusterLoadAssignment]]:
+        """Outbound route table, clusters and endpoints of ``source``'s proxies.
+
+        Shared by every proxy with the same reachable set and namespace: in permissive mode
+        that is every proxy of a namespace, in SMI mode every replica of an identity.
+        """
+        key = ("*", source.namespace) if self._reachable is None else source
+        with self._lock:
+            cached = self._outbound_tables.get(key)
+            if cached is not None:
+                return cached
+            vhosts = []
+            clusters: dict[str, pb.Cluster] = {}
+            endpoints: dict[str, pb.ClusterLoadAssignment] = {}
+            for svc, sp in self.outbound_services(source):
+                vhost, targets = self.outbound_vhost(svc, sp, svc.namespace == source.namespace)
+                vhosts.append(vhost)
+                for target_svc, port in targets:
+                    cluster, cla = self.cluster(target_svc, port)
+                    clusters[cluster.name] = cluster
+                    endpoints[cla.cluster_name] = cla
+            if self._reachable is not None:
+                # SMI mode: a host this proxy has no route to is a destination no TrafficTarget
+                # lets it call (or not a mesh service at all): 403 here rather than a bare 404.
+                vhosts.append(pb.DENY_UNLISTED_VHOST)
+            route = pb.RouteConfiguration(
+                name=names.OUTBOUND_ROUTE, virtual_hosts=vhosts, validate_clusters={"value": False}
+            )
+            cached = (route, dict(sorted(clusters.items())), dict(sorted(endpoints.items())))
+            self._outbound_tables[key] = cached
+            return cached
+
+    def secrets(self, certs: CertLike) -> dict[str, pb.Secret]:
+        """The two SDS secrets of an identity certificate (one message pair per certificate)."""
+        with self._lock:
+            cached = self._secrets.get(certs.cert_pem)
+            if cached is None:
+                cached = {
+                    names.SECRET_SERVICE_CERT: pb.identity_secret(certs.cert_pem, certs.key_pem),
+                    names.SECRET_ROOT_CERT: pb.root_secret(certs.ca_pem),
+                }
+                self._secrets[certs.cert_pem] = cached
+            return cached
 
     def cluster(self, service: Service, port: int) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
         """The outbound EDS cluster of a service port and its endpoints."""
@@ -318,40 +388,64 @@ def translate(
         bind_ip = pod.ip if local and pod is not None else "0.0.0.0"
 
     _outbound(index, proxy.identity, res, bind_ip)
-    _inbound(index, pod, proxy.identity, res, bind_ip)
+    _inbound_cached(index, pod, proxy.identity, res, bind_ip)
     if certs is not None:
-        res.secrets[names.SECRET_SERVICE_CERT] = pb.identity_secret(certs.cert_pem, certs.key_pem)
-        res.secrets[names.SECRET_ROOT_CERT] = pb.root_secret(certs.ca_pem)
+        res.secrets.update(index.secrets(certs))
     res.notes = tuple(notes)
     return res
 
 
+def _inbound_cached(
+    index: MeshIndex, pod: Pod | None, identity: Identity, res: Resources, bind_ip: str | None
+) -> None:
+    """Replicas of one identity with the same services share their inbound resources."""
+    services = index.catalog.services_of_pod(pod) if pod is not None else ()
+    targets = tuple(
+        pod.resolve_port(sp.target_port) if pod is not None else None
+        for svc in services
+        for sp in svc.ports
+    )
+    app_ip = pod.ip if pod is not None and index.options.mode == "local" else ""
+    key = (identity, bind_ip, app_ip, tuple(s.key for s in services), targets)
+    with index._lock:
+        cached = index._inbound.get(key)
+    if cached is None:
+        built = Resources()
+        _inbound(index, pod, identity, built, bind_ip)
+        cached = (built.routes, built.listeners, built.local_clusters)
+        with index._lock:
+            index._inbound[key] = cached
+    routes, listeners, local_clusters = cached
+    res.routes.update(routes)
+    res.listeners.update(listeners)
+    res.local_clusters.update(local_clusters)
+
+
 def _outbound(index: MeshIndex, source: Identity, res: Resources, bind_ip: str | None) -> None:
     opts = index.options
-    vhosts = []
-    for svc, sp in index.outbound_services(source):
-        vhost, targets = index.outbound_vhost(svc, sp, svc.namespace == source.namespace)
-        vhosts.append(vhost)
-        for target_svc, port in targets:
-            cluster, cla = index.cluster(target_svc, port)
-            res.clusters[cluster.name] = cluster
-            res.endpoints[cla.cluster_name] = cla
-    res.routes[names.OUTBOUND_ROUTE] = pb.RouteConfiguration(
-        name=names.OUTBOUND_ROUTE, virtual_hosts=vhosts, validate_clusters={"value": False}
-    )
+    route, clusters, endpoints = index.outbound(source)
+    res.outbound_clusters = clusters
+    res.endpoints = endpoints
+    res.routes[names.OUTBOUND_ROUTE] = route
     if bind_ip is None:
         return
-    listener = pb.Listener(
-        name=names.OUTBOUND_LISTENER,
-        address=pb.socket_address(bind_ip, opts.outbound_port),
-        filter_chains=[
-            pb.listener_components_pb2.FilterChain(
-                filters=[pb.http_connection_manager("outbound", names.OUTBOUND_ROUTE, rbac=False)]
+    with index._lock:
+        listener = index._outbound_listeners.get(bind_ip)
+        if listener is None:
+            listener = pb.Listener(
+                name=names.OUTBOUND_LISTENER,
+                address=pb.socket_address(bind_ip, opts.outbound_port),
+                filter_chains=[
+                    pb.listener_components_pb2.FilterChain(
+                        filters=[
+                            pb.http_connection_manager("outbound", names.OUTBOUND_ROUTE, rbac=False)
+                        ]
+                    )
+                ],
             )
-        ],
-    )
-    if opts.mode == "cluster":
-        listener.listener_filters.append(pb.ORIGINAL_DST)
+            if opts.mode == "cluster":
+                listener.listener_filters.append(pb.ORIGINAL_DST)
+            index._outbound_listeners[bind_ip] = listener
     res.listeners[names.OUTBOUND_LISTENER] = listener
 
 
@@ -406,11 +500,11 @@ def _inbound(
     index: MeshIndex, pod: Pod | None, identity: Identity, res: Resources, bind_ip: str | None
 ) -> None:
     opts, catalog = index.options, index.catalog
-    permissive = catalog.permissive
     app_host = pod.ip if opts.mode == "local" and pod is not None else "127.0.0.1"
     vhosts = []
     tcp_chains = []
     seen_tcp_ports: set[int] = set()
+    inbound_domains: set[str] = set()
     services = catalog.services_of_pod(pod) if pod is not None else ()
     for svc in services:
         for sp in svc.ports:
@@ -419,7 +513,7 @@ def _inbound(
                 continue
             local_name = names.local_cluster(svc.namespace, svc.name, sp.port)
             http = sp.protocol in HTTP_PROTOCOLS
-            res.clusters[local_name] = pb.static_cluster(
+            res.local_clusters[local_name] = pb.static_cluster(
                 local_name,
                 app_host,
                 target,
@@ -427,15 +521,31 @@ def _inbound(
                 connect_timeout=opts.connect_timeout,
             )
             if http:
+                domains = host_domains(svc, sp.port, short=True)
+                # A call to a TrafficSplit root keeps the root's Host on its way to a
+                # backend (the article's canary: Host api.<ns>...), so backends answer to
+                # their roots' names too. Each domain once per route table (Envoy rule).
+                for split in catalog.traffic_splits:
+                    root = catalog.service(split.namespace, split.service)
+                    if (
+                        root is not None
+                        and root.key != svc.key
+                        and any(b.key == svc.key for b, _ in split_backends(catalog, root, sp.port))
+                    ):
+                        domains += host_domains(root, sp.port, short=True)
+                domains = [d for d in dict.fromkeys(domains) if d not in inbound_domains]
+                inbound_domains.update(domains)
                 vhost = pb.VirtualHost(
                     name=f"inbound|{svc.namespace}/{svc.name}|{sp.port}",
-                    domains=host_domains(svc, sp.port, short=True),
+                    domains=domains,
                     routes=[pb.route_to(pb.route_match(), [(local_name, 1)], opts.route_timeout)],
                 )
-                if not permissive:
-                    vhost.typed_per_filter_config[names.HTTP_RBAC_FILTER].CopyFrom(
-                        pb.rbac_per_route(http_policies(index, identity, target))
-                    )
+                # Permissive mode too gets RBAC ("any authenticated mesh peer"): switching modes
+                # then only changes routes, never the listener (whose old connections would keep
+                # the old filter chain while draining).
+                vhost.typed_per_filter_config[names.HTTP_RBAC_FILTER].CopyFrom(
+                    pb.rbac_per_route(http_policies(index, identity, target))
+                )
                 vhosts.append(vhost)
                 continue
             # In cluster mode TCP chains are told apart by the original destination port, so
@@ -448,10 +558,10 @@ def _inbound(
                 match.server_names.append(names.tcp_sni(svc.namespace, svc.name, sp.port))
             else:
                 match.destination_port.value = target
-            filters = []
-            if not permissive:
-                filters.append(network_rbac_for(index, identity, target, svc, sp))
-            filters.append(pb.tcp_proxy(f"inbound-tcp-{svc.name}-{sp.port}", local_name))
+            filters = [
+                network_rbac_for(index, identity, target, svc, sp),
+                pb.tcp_proxy(f"inbound-tcp-{svc.name}-{sp.port}", local_name),
+            ]
             tcp_chains.append(
                 pb.listener_components_pb2.FilterChain(
                     name=f"inbound-tcp|{svc.namespace}/{svc.name}|{sp.port}",
@@ -471,7 +581,7 @@ def _inbound(
             pb.http_connection_manager(
                 "inbound",
                 names.INBOUND_ROUTE,
-                rbac=not permissive,
+                rbac=True,
                 forward_client_cert=opts.forward_client_cert,
             )
         ],
@@ -488,7 +598,9 @@ def _inbound(
     res.listeners[names.INBOUND_LISTENER] = listener
 
 
-def network_rbac_for(index: MeshIndex, identity: Identity, target: int, svc: Service, sp: ServicePort):
+def network_rbac_for(
+    index: MeshIndex, identity: Identity, target: int, svc: Service, sp: ServicePort
+):
     return pb.network_rbac(
         f"inbound-tcp-{svc.name}-{sp.port}.", tcp_policies(index, identity, target)
     )
@@ -507,5 +619,3 @@ def translate_many(
         cert = certs.get(proxy.identity) if certs else None
         out[proxy.proxy_uuid] = translate(catalog, proxy, options, cert, index=index)
     return out
-
-

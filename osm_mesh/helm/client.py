@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +28,10 @@ from osm_mesh.errors import (
     NotFound,
 )
 from osm_mesh.helm.binary import HelmBinary, check_version, find_helm_path
+
+# pyhelm3 logs each failed command at WARNING; with no handler configured Python would print
+# it to stderr next to our own one-line error. --verbose shows helm's stderr instead.
+logging.getLogger("pyhelm3").addHandler(logging.NullHandler())
 
 try:  # libyaml when present: rendered manifests are large (dashboards)
     from yaml import CSafeLoader as _Loader
@@ -57,14 +62,29 @@ class HelmClient:
         environ: Mapping[str, str] | None = None,
         executable: str | None = None,
     ) -> None:
-        self.executable = executable or find_helm_path(environ)
-        self._command = Command(
-            executable=self.executable,
-            kubeconfig=Path(kubeconfig) if kubeconfig else None,
-            kubecontext=context,
-            history_max_revisions=10,
-        )
+        # Nothing is looked up here: a bad --set or mesh name must be reported before a
+        # missing helm, so the binary is found on first use.
+        self._explicit = executable
+        self._environ = environ
+        self._kubeconfig = kubeconfig
+        self._context = context
+        self._cmd: Command | None = None
         self.binary: HelmBinary | None = None
+
+    @property
+    def executable(self) -> str:
+        return self._explicit or find_helm_path(self._environ)
+
+    @property
+    def _command(self) -> Command:
+        if self._cmd is None:
+            self._cmd = Command(
+                executable=self.executable,
+                kubeconfig=Path(self._kubeconfig) if self._kubeconfig else None,
+                kubecontext=self._context,
+                history_max_revisions=10,
+            )
+        return self._cmd
 
     async def check(self) -> HelmBinary:
         """Version check (helm ≥ 3.8); cached for the invocation."""

@@ -7,9 +7,11 @@ timeout and connection errors are not retried.
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from typing import Any
 
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 
@@ -86,6 +88,12 @@ def connect(
     """
     configuration = k8s.Configuration()
     namespace: str | None = None
+    if kubeconfig and os.pathsep not in kubeconfig and not os.path.exists(kubeconfig):
+        # Otherwise the client falls back to in-cluster config and reports "No configuration".
+        raise ClusterUnreachable(
+            f"Could not load kubeconfig: file {kubeconfig} does not exist",
+            hint="Check the file named by --kubeconfig or KUBECONFIG",
+        )
     try:
         k8s_config.load_kube_config(
             config_file=kubeconfig, context=context, client_configuration=configuration
@@ -103,7 +111,20 @@ def connect(
                 f"Could not load kubeconfig: {exc}",
                 hint="Set KUBECONFIG or pass --kubeconfig (and --context) pointing at your cluster",
             ) from None
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ClusterUnreachable(
+            f"Could not load kubeconfig: {kubeconfig or 'the kubeconfig'} is not valid YAML{where}",
+            hint="Check the file named by --kubeconfig or KUBECONFIG",
+        ) from None
+    except (TypeError, AttributeError):
+        # The YAML parsed but is not a mapping of the expected shape.
+        raise ClusterUnreachable(
+            f"Could not load kubeconfig: {kubeconfig or 'the kubeconfig'} is not a kubeconfig file",
+            hint="Check the file named by --kubeconfig or KUBECONFIG",
+        ) from None
+    except (OSError, ValueError, KeyError) as exc:
         raise ClusterUnreachable(
             f"Could not load kubeconfig: {exc}",
             hint="Check the file named by --kubeconfig or KUBECONFIG",

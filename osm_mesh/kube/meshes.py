@@ -10,17 +10,22 @@ stall `osm version` or `osm mesh list` (istio#32923).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from osm_mesh import labels
 from osm_mesh.errors import MeshError
 from osm_mesh.kube.client import Kube
 
+T = TypeVar("T")
+
 UNKNOWN = "Unknown"
-# (connect, read) seconds for one pod-proxy call.
-CONTROLLER_TIMEOUT_S = (2.0, 4.0)
+# (connect, read) seconds for one pod-proxy call. Meshes are asked in parallel, so a
+# command waits at most about this long however many controllers hang.
+CONTROLLER_TIMEOUT_S = (2.0, 3.0)
+MAX_PARALLEL = 8
 
 
 @dataclass(frozen=True)
@@ -91,8 +96,17 @@ class MeshSmi:
         return data
 
 
-def _labels_of(obj: Any) -> dict[str, str]:
+# The client's models type metadata (and most fields) as optional; these read them plainly.
+def labels_of(obj: Any) -> dict[str, str]:
     return dict(obj.metadata.labels or {}) if obj.metadata else {}
+
+
+def annotations_of(obj: Any) -> dict[str, str]:
+    return dict(obj.metadata.annotations or {}) if obj.metadata else {}
+
+
+def name_of(obj: Any) -> str:
+    return str(obj.metadata.name) if obj.metadata and obj.metadata.name else ""
 
 
 def controller_deployments(kube: Kube, namespace: str | None = None) -> list[Any]:
@@ -109,7 +123,7 @@ def controller_deployments(kube: Kube, namespace: str | None = None) -> list[Any
 
 
 def mesh_name_of(deployment: Any) -> str:
-    found = _labels_of(deployment)
+    found = labels_of(deployment)
     return (
         found.get(labels.MESH_NAME_LABEL)
         or found.get(labels.K8S_APP_INSTANCE_LABEL)
@@ -121,10 +135,11 @@ def monitored_namespaces(kube: Kube) -> dict[str, list[str]]:
     """mesh name -> sorted namespaces labelled ``openservicemesh.io/monitored-by=<mesh>``."""
     result = kube.core.list_namespace(label_selector=labels.MONITORED_BY_LABEL)
     by_mesh: dict[str, list[str]] = {}
+    ns: Any
     for ns in result.items or []:
-        mesh = _labels_of(ns).get(labels.MONITORED_BY_LABEL)
+        mesh = labels_of(ns).get(labels.MONITORED_BY_LABEL)
         if mesh:
-            by_mesh.setdefault(mesh, []).append(ns.metadata.name)
+            by_mesh.setdefault(mesh, []).append(name_of(ns))
     return {mesh: sorted(names) for mesh, names in by_mesh.items()}
 
 
@@ -144,7 +159,7 @@ def list_meshes(kube: Kube, *, with_namespaces: bool = True) -> list[Mesh]:
             Mesh(
                 name=name,
                 namespace=namespace,
-                version=_labels_of(deployment).get(labels.K8S_APP_VERSION_LABEL) or UNKNOWN,
+                version=labels_of(deployment).get(labels.K8S_APP_VERSION_LABEL) or UNKNOWN,
                 deployment=deployment.metadata.name,
                 added_namespaces=tuple(joined.get(name, ())),
             )
@@ -168,8 +183,9 @@ def controller_pods(kube: Kube, namespace: str, mesh_name: str | None = None) ->
     """Names of the controller pods in ``namespace``, Running ones first, then by name."""
     result = kube.core.list_namespaced_pod(namespace, label_selector=labels.CONTROLLER_SELECTOR)
     pods = []
+    pod: Any
     for pod in result.items or []:
-        pod_labels = _labels_of(pod)
+        pod_labels = labels_of(pod)
         instance = pod_labels.get(labels.K8S_APP_INSTANCE_LABEL) or pod_labels.get(
             labels.MESH_NAME_LABEL
         )
@@ -178,7 +194,7 @@ def controller_pods(kube: Kube, namespace: str, mesh_name: str | None = None) ->
         if mesh_name and instance and instance != mesh_name:
             continue
         phase = pod.status.phase if pod.status else None
-        pods.append((phase != "Running", pod.metadata.name))
+        pods.append((phase != "Running", name_of(pod)))
     return [name for _, name in sorted(pods)]
 
 
@@ -191,7 +207,7 @@ def controller_get(
     timeout: tuple[float, float] = CONTROLLER_TIMEOUT_S,
 ) -> bytes:
     """GET ``path`` from ``pod:port`` through the API server's pod proxy; the raw body."""
-    response = kube.core.connect_get_namespaced_pod_proxy_with_path(
+    response: Any = kube.core.connect_get_namespaced_pod_proxy_with_path(
         f"{pod}:{port}",
         namespace,
         path.lstrip("/"),
@@ -206,14 +222,22 @@ def controller_get(
 
 
 def _controller_json(kube: Kube, namespace: str, pod: str, path: str) -> Any:
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError, TimeoutError
+
     from osm_mesh.kube.errors import translate
 
     try:
         body = controller_get(kube, namespace, pod, path)
-    except MeshError:
-        raise
-    except Exception as exc:  # transport and API errors become one line
+    except ApiException as exc:  # e.g. 503 "error trying to reach service"
         raise translate(exc) from None
+    except (HTTPError, OSError) as exc:
+        # The API server answered the calls before this one, so a failure here is the pod
+        # (through the proxy) being slow or gone, not the cluster being unreachable.
+        reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason).lower():
+            raise MeshError(f"no answer within {CONTROLLER_TIMEOUT_S[1]:g}s") from None
+        raise MeshError(f"request failed: {reason}") from None
     try:
         return json.loads(body)
     except ValueError:
@@ -228,7 +252,9 @@ def controller_version(kube: Kube, mesh: Mesh) -> ControllerVersion:
     pods = controller_pods(kube, mesh.namespace, mesh.name)
     if not pods:
         return ControllerVersion(
-            mesh.name, mesh.namespace, error=f"no osm-controller pod in namespace [{mesh.namespace}]"
+            mesh.name,
+            mesh.namespace,
+            error=f"no osm-controller pod in namespace [{mesh.namespace}]",
         )
     pod = pods[0]
     try:
@@ -252,9 +278,19 @@ def controller_version(kube: Kube, mesh: Mesh) -> ControllerVersion:
     )
 
 
-def controller_versions(kube: Kube, meshes: Iterable[Mesh] | None = None) -> list[ControllerVersion]:
-    meshes = list_meshes(kube, with_namespaces=False) if meshes is None else meshes
-    return [controller_version(kube, mesh) for mesh in meshes]
+def _each_mesh(fn: Callable[[Mesh], T], meshes: Sequence[Mesh]) -> list[T]:
+    """``fn`` over ``meshes`` in parallel threads (the calls mostly wait), in order."""
+    if len(meshes) <= 1:
+        return [fn(mesh) for mesh in meshes]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(meshes))) as pool:
+        return list(pool.map(fn, meshes))
+
+
+def controller_versions(
+    kube: Kube, meshes: Iterable[Mesh] | None = None
+) -> list[ControllerVersion]:
+    found = list_meshes(kube, with_namespaces=False) if meshes is None else list(meshes)
+    return _each_mesh(lambda mesh: controller_version(kube, mesh), found)
 
 
 def parse_smi_versions(payload: Any) -> dict[str, str]:
@@ -273,7 +309,13 @@ def smi_support(kube: Kube, mesh: Mesh) -> MeshSmi:
     if not pods:
         return MeshSmi(mesh.name, mesh.namespace, error="no osm-controller pod")
     try:
-        payload = _controller_json(kube, mesh.namespace, pods[0], labels.CONTROLLER_SMI_VERSION_PATH)
+        payload = _controller_json(
+            kube, mesh.namespace, pods[0], labels.CONTROLLER_SMI_VERSION_PATH
+        )
     except MeshError as exc:
         return MeshSmi(mesh.name, mesh.namespace, error=exc.message)
     return MeshSmi(mesh.name, mesh.namespace, parse_smi_versions(payload))
+
+
+def smi_supports(kube: Kube, meshes: Sequence[Mesh]) -> list[MeshSmi]:
+    return _each_mesh(lambda mesh: smi_support(kube, mesh), list(meshes))

@@ -11,10 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from kubernetes.client.exceptions import ApiException
+
 from osm_mesh import labels
 from osm_mesh.errors import InvalidInput, NotFound
 from osm_mesh.kube.client import Kube
-from osm_mesh.kube.meshes import mesh_names
+from osm_mesh.kube.meshes import mesh_names, name_of
 from osm_mesh.kube.namespaces import patch_namespace_metadata, read_namespace, unique
 from osm_mesh.kube.rollout import STRATEGIC_MERGE
 from osm_mesh.validation import require_namespace_name
@@ -64,7 +66,7 @@ def _check_monitored(kube: Kube, names: Sequence[str]) -> None:
 
 def _meshed_pods(kube: Kube, namespace: str) -> list[str]:
     result = kube.core.list_namespaced_pod(namespace, label_selector=labels.PROXY_UUID_LABEL)
-    return sorted(p.metadata.name for p in result.items or [])
+    return sorted(name_of(p) for p in result.items or [])
 
 
 def set_metrics(kube: Kube, namespaces: Sequence[str], enabled: bool) -> list[MetricsOutcome]:
@@ -73,12 +75,23 @@ def set_metrics(kube: Kube, namespaces: Sequence[str], enabled: bool) -> list[Me
         raise InvalidInput("no namespace given", hint="Pass --namespace NS (repeatable)")
     _check_monitored(kube, names)
     value = labels.METRICS_ENABLED if enabled else None
-    pod_patch = {"metadata": {"annotations": {k: (v if enabled else None) for k, v in SCRAPE_ANNOTATIONS.items()}}}
+    pod_patch = {
+        "metadata": {
+            "annotations": {k: (v if enabled else None) for k, v in SCRAPE_ANNOTATIONS.items()}
+        }
+    }
     outcomes = []
     for name in names:
         patch_namespace_metadata(kube, name, {"annotations": {labels.METRICS_ANNOTATION: value}})
         pods = _meshed_pods(kube, name)
+        patched = []
         for pod in pods:
-            kube.core.patch_namespaced_pod(pod, name, pod_patch, _content_type=STRATEGIC_MERGE)
-        outcomes.append(MetricsOutcome(name, enabled, tuple(pods)))
+            try:
+                kube.core.patch_namespaced_pod(pod, name, pod_patch, _content_type=STRATEGIC_MERGE)
+            except ApiException as exc:
+                if exc.status != 404:  # a pod deleted since the list is simply gone
+                    raise
+                continue
+            patched.append(pod)
+        outcomes.append(MetricsOutcome(name, enabled, tuple(patched)))
     return outcomes

@@ -15,7 +15,13 @@ from typing import Any
 from osm_mesh import labels
 from osm_mesh.errors import Conflict, NotFound
 from osm_mesh.kube.client import Kube
-from osm_mesh.kube.meshes import controller_deployments, find_mesh
+from osm_mesh.kube.meshes import (
+    annotations_of,
+    controller_deployments,
+    find_mesh,
+    labels_of,
+    name_of,
+)
 from osm_mesh.kube.rollout import STRATEGIC_MERGE, RestartedWorkload, restart_workloads
 from osm_mesh.validation import require_dns1123_label, require_namespace_name
 
@@ -32,7 +38,11 @@ class NamespaceRow:
     sidecar_injection: str
 
     def as_dict(self) -> dict[str, str]:
-        return {"namespace": self.name, "mesh": self.mesh, "sidecarInjection": self.sidecar_injection}
+        return {
+            "namespace": self.name,
+            "mesh": self.mesh,
+            "sidecarInjection": self.sidecar_injection,
+        }
 
 
 @dataclass(frozen=True)
@@ -108,8 +118,7 @@ def read_namespace(kube: Kube, name: str) -> _Checked:
                 hint=f"Create it first: kubectl create namespace {name}",
             ) from None
         raise
-    meta = ns.metadata
-    return _Checked(name, dict(meta.labels or {}), dict(meta.annotations or {}))
+    return _Checked(name, labels_of(ns), annotations_of(ns))
 
 
 def patch_namespace_metadata(kube: Kube, name: str, metadata: dict[str, Any]) -> None:
@@ -237,7 +246,9 @@ def ignore_namespaces(kube: Kube, names: Sequence[str]) -> list[str]:
     for name in names:
         read_namespace(kube, name)
     for name in names:
-        patch_namespace_metadata(kube, name, {"labels": {labels.IGNORE_LABEL: labels.IGNORE_LABEL_VALUE}})
+        patch_namespace_metadata(
+            kube, name, {"labels": {labels.IGNORE_LABEL: labels.IGNORE_LABEL_VALUE}}
+        )
     return names
 
 
@@ -253,14 +264,15 @@ def list_namespaces(kube: Kube, mesh_name: str | None = None) -> list[NamespaceR
         selector = f"{labels.MONITORED_BY_LABEL}={mesh_name}"
     result = kube.core.list_namespace(label_selector=selector)
     rows = []
+    ns: Any
     for ns in result.items or []:
-        ns_labels = ns.metadata.labels or {}
-        annotations = ns.metadata.annotations or {}
+        ns_labels = labels_of(ns)
+        annotations = annotations_of(ns)
         injection = annotations.get(labels.SIDECAR_INJECTION_ANNOTATION, NOT_SET)
         if labels.IGNORE_LABEL in ns_labels:
             injection = IGNORED
         rows.append(
-            NamespaceRow(ns.metadata.name, ns_labels.get(labels.MONITORED_BY_LABEL, ""), injection)
+            NamespaceRow(name_of(ns), ns_labels.get(labels.MONITORED_BY_LABEL, ""), injection)
         )
     return sorted(rows, key=lambda r: r.name)
 

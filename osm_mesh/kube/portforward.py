@@ -278,6 +278,10 @@ class PortForwarder:
                 client, _ = listener.accept()
             except OSError:
                 return  # listener closed by stop()
+            # Bytes are relayed as they arrive; Nagle would hold back the second small
+            # write of an answer (headers, then body) for a delayed ACK (~40 ms).
+            with contextlib.suppress(OSError):
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             thread = threading.Thread(
                 target=self._serve, args=(client,), name="port-forward conn", daemon=True
             )

@@ -17,9 +17,7 @@ from typing import Any
 
 from osm_mesh.errors import Conflict, InvalidInput, MeshError, NotFound
 from osm_mesh.kube.portforward import DEFAULT_ADDRESS, connect_host, forward_to_pod, http_get
-
-ENVOY_ADMIN_PORT = 15000
-PROXY_UUID_LABEL = "osm-proxy-uuid"
+from osm_mesh.labels import ENVOY_ADMIN_PORT, PROXY_UUID_LABEL
 
 # --type → the config_dump entry's @type, and whether /config_dump must be asked for EDS.
 CONFIG_TYPES: dict[str, str] = {

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from osm_mesh.kube.client import Kube
+from osm_mesh.kube.meshes import name_of
 from osm_mesh.labels import RESTARTED_AT_ANNOTATION
 
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
@@ -48,8 +49,9 @@ def restart_workloads(
     )
     done: list[RestartedWorkload] = []
     for kind, list_fn, patch_fn in kinds:
-        for item in sorted(list_fn(namespace).items or [], key=lambda i: i.metadata.name):
-            name = item.metadata.name
+        items: list[Any] = list(list_fn(namespace).items or [])
+        for item in sorted(items, key=name_of):
+            name = name_of(item)
             if kind == "deployment" and item.spec is not None and item.spec.paused:
                 done.append(RestartedWorkload(kind, name, skipped="paused"))
                 continue

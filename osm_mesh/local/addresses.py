@@ -22,7 +22,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from osm_mesh.errors import Conflict, InvalidInput
+from osm_mesh.errors import Conflict, InvalidInput, PermissionDenied
 
 # Ports every pod address needs: Envoy admin, outbound (HTTP proxy), inbound (mTLS).
 ENVOY_ADMIN_PORT = 15000
@@ -146,6 +146,12 @@ def _busy_addresses(prefix: str, pods: int, ports: list[int]) -> list[str]:
         try:
             _listen(host, port).close()
         except OSError as exc:
+            if exc.errno == errno.EACCES:
+                raise PermissionDenied(
+                    f"cannot listen on {host}:{port}: ports below 1024 need privileges",
+                    hint="Run as root, or lower net.ipv4.ip_unprivileged_port_start "
+                    f"(sysctl) to {port} or less, or use containerPorts of 1024 and up.",
+                ) from exc
             if exc.errno == errno.EADDRNOTAVAIL:
                 raise Conflict(
                     f"cannot bind {host}: loopback addresses beyond 127.0.0.1 are not routed here",

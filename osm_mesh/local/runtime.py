@@ -15,8 +15,9 @@ What ``start()`` does, in order (any failure stops whatever already runs):
 
 Supervision is fail-fast (see ``supervisor``); ``stop()`` (also on Ctrl-C or an
 exception in the ``with`` block) stops apps, Envoys, then the control plane.
-``work_dir`` keeps ``logs/<pod>.log``, ``logs/<pod>.envoy.log``, bootstraps,
-certificates and ``state.json`` (pids and addresses, for tools and tests). A
+``work_dir`` keeps ``logs/<pod>.log``, ``logs/<pod>.envoy.log``, the Envoy bootstraps
+(``envoy/``, owner-only: they hold the sidecars' ADS client keys) and ``state.json``
+(pids and addresses, for tools and tests). A
 temporary ``work_dir`` is deleted on a clean stop and kept after a failure.
 """
 
@@ -53,7 +54,6 @@ from osm_mesh.local.workloads import (
     replica_count,
 )
 
-TRUST_DOMAIN = "cluster.local"
 Obj = dict[str, Any]
 Progress = Callable[[str], None]
 
@@ -136,6 +136,8 @@ class LocalMesh:
     def _start(self, deadline: float) -> None:
         from osm_mesh.catalog.source import FileSource
         from osm_mesh.certs.ca import CertificateAuthority
+        from osm_mesh.controlplane import ControlPlane, ControlPlaneOptions
+        from osm_mesh.envoy.translate import TranslateOptions
 
         self.block = claim_block(
             replica_count(self.objects), container_ports(self.objects), prefix=self.prefix
@@ -143,20 +145,33 @@ class LocalMesh:
         planned = plan_pods(self.objects, self.block.pod_ip)
         self.progress(f"addresses {self.block.cidr}, {len(planned)} pods")
         self.supervisor = Supervisor(self.log_dir)
-        ca = CertificateAuthority.create()
-        certs_dir = self.work_dir / "certs"
-        certs_dir.mkdir(parents=True, exist_ok=True)
-        (certs_dir / "ca.crt").write_bytes(ca.cert_pem)
         # Every namespace in the manifests is part of the mesh: that is why they were passed.
         self.source = FileSource(objects=self._catalog_objects(planned), monitored="all")
-        self.control_plane = start_control_plane(
-            self.source, ca, self.block.control_plane_ip, ADS_PORT, self.work_dir
+        options = ControlPlaneOptions(
+            # No iptables: listeners bind each pod's own address; apps use :15001 as a proxy.
+            translate=TranslateOptions(
+                mode="local", outbound_port=ENVOY_OUTBOUND_PORT, inbound_port=ENVOY_INBOUND_PORT
+            ),
+            host=self.block.control_plane_ip,
+            port=ADS_PORT,
         )
+        self.control_plane = ControlPlane(self.source, CertificateAuthority.create(), options)
+        self.control_plane.start()
         self.progress(f"control plane on {self.block.control_plane_ip}:{ADS_PORT}")
+        catalog = self.source.snapshot()
         for pod in planned:
+            catalog_pod = catalog.pod_by_uuid(pod.proxy_uuid)
+            if catalog_pod is None:  # pragma: no cover - the source dropped a planned pod
+                raise MeshError(f"the control plane's catalog has no pod {pod.key}")
+            config = self.control_plane.bootstrap_for(
+                catalog_pod, admin_host=pod.ip, admin_port=ENVOY_ADMIN_PORT
+            )
+            # Histograms (latency) reach the admin /stats only when stats are flushed (every
+            # 5 s by default): flush on each admin read instead, so the live view is current.
+            config["stats_flush_on_admin"] = True
             app = self.supervisor.start(pod.name, pod.argv, env=pod.env)
             envoy = SidecarEnvoy(
-                sidecar_bootstrap(pod, ca, certs_dir, self.block.control_plane_ip),
+                config,
                 self.work_dir / "envoy",
                 self.supervisor,
                 name=f"{pod.name}.envoy",
@@ -201,19 +216,27 @@ class LocalMesh:
                 )
             time.sleep(0.02)
 
-    def wait_converged(self, timeout: float = 10.0) -> None:
-        """Block until every sidecar ACKed the current configuration (or raise Timeout)."""
-        node_ids = [node_id_of(p.pod) for p in self.pods]
+    def wait_converged(self, timeout: float = 10.0, generation: int | None = None) -> None:
+        """Block until every sidecar is connected and ACKed the control plane's configuration
+        (``generation``, default the current one); raise Timeout naming any NACK."""
+        cp = self.control_plane
         deadline = time.monotonic() + timeout
-        while not control_plane_converged(self.control_plane, node_ids):
+        while True:
             if self.supervisor is not None:
                 self.supervisor.check()
+            if len(cp.connected()) >= len(self.pods) and cp.wait_converged(generation, 0.1):
+                return
             if time.monotonic() > deadline:
+                nacks = [
+                    f"{node.split('.', 1)[0]}: {status.nacks[-1].message}"
+                    for node, status in cp.statuses().items()
+                    if status.nacks
+                ]
                 raise Timeout(
-                    f"the sidecars did not accept the configuration within {timeout:.0f}s",
+                    f"the sidecars did not accept the configuration within {timeout:.0f}s"
+                    + (f" (rejected: {'; '.join(nacks)})" if nacks else ""),
                     hint=f"Envoy logs are in {self.log_dir}",
                 )
-            time.sleep(0.02)
 
     def apply(self, objects: Iterable[Obj], timeout: float = 10.0) -> None:
         """Create or replace objects (SMI policies, Services, MeshConfig) like ``kubectl apply``.
@@ -228,7 +251,15 @@ class LocalMesh:
             )
         self.objects.extend(objects)
         self.source.apply(objects)
-        self.wait_converged(timeout)
+        # Regenerate here rather than wait for the control plane's own worker: the returned
+        # generation is known to include this change, so waiting for it cannot pass early.
+        self.wait_converged(timeout, self.control_plane.regenerate())
+
+    def problems(self) -> list[str]:
+        """What the control plane found wrong in the manifests (ignored objects, bad refs)."""
+        if self.source is None:
+            return []
+        return [_describe_problem(p) for p in self.source.snapshot().problems]
 
     def check(self) -> None:
         """Raise if any process of the mesh has exited (fail fast)."""
@@ -285,64 +316,5 @@ class LocalMesh:
         self.stop()
 
 
-# -- the control-plane seam ---------------------------------------------------------------------
-# Everything the local mesh needs from osm_mesh.xds / osm_mesh.envoy sits below, so a change
-# there touches only these functions.
-
-
-def node_id_of(pod: LocalPod) -> str:
-    from osm_mesh.envoy.bootstrap import node_id
-
-    return node_id(pod.proxy_uuid, pod.service_account, pod.namespace, TRUST_DOMAIN)
-
-
-def sidecar_bootstrap(pod: LocalPod, ca: Any, certs_dir: Path, ads_host: str) -> dict[str, Any]:
-    from osm_mesh.catalog.model import Identity
-    from osm_mesh.envoy.bootstrap import BootstrapTLS, bootstrap
-
-    issued = ca.issue(Identity(pod.namespace, pod.service_account), trust_domain=TRUST_DOMAIN)
-    cert_file = certs_dir / f"{pod.name}.crt"
-    key_file = certs_dir / f"{pod.name}.key"
-    cert_file.write_bytes(issued.cert_pem)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(issued.key_pem)
-    return bootstrap(
-        node_id=node_id_of(pod),
-        cluster=f"{pod.deployment}.{pod.namespace}",
-        ads_host=ads_host,
-        ads_port=ADS_PORT,
-        tls=BootstrapTLS(
-            cert_file=str(cert_file), key_file=str(key_file), ca_file=str(certs_dir / "ca.crt")
-        ),
-        admin_host=pod.ip,
-        admin_port=ENVOY_ADMIN_PORT,
-    )
-
-
-def local_translate_options(ads_host: str) -> Any:
-    """Translation for the local mesh: no iptables; each pod has its own loopback address."""
-    from osm_mesh.envoy.translate import TranslateOptions
-
-    return TranslateOptions(
-        mode="local", outbound_port=ENVOY_OUTBOUND_PORT, inbound_port=ENVOY_INBOUND_PORT
-    )
-
-
-def start_control_plane(source: Any, ca: Any, host: str, port: int, work_dir: Path) -> Any:
-    from osm_mesh.xds.controlplane import ControlPlane
-
-    control_plane = ControlPlane(
-        source,
-        ca,
-        trust_domain=TRUST_DOMAIN,
-        options=local_translate_options(host),
-        host=host,
-        port=port,
-    )
-    control_plane.start()
-    return control_plane
-
-
-def control_plane_converged(control_plane: Any, node_ids: list[str]) -> bool:
-    return bool(control_plane.converged(node_ids))
+def _describe_problem(problem: Any) -> str:
+    return f"{problem.severity}: {problem}"

@@ -10,6 +10,7 @@ address, port 15000, as a sidecar's does in a cluster.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,10 @@ class SidecarEnvoy(EnvoyProcess):
 
     def start(self, timeout: float = 15.0) -> SidecarEnvoy:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.bootstrap_path.write_text(to_json(self.bootstrap))
+        # The bootstrap carries the sidecar's ADS client key: owner-only from the start.
+        fd = os.open(self.bootstrap_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(to_json(self.bootstrap))
         self.admin_path.unlink(missing_ok=True)
         argv = [
             self.binary,

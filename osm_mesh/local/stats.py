@@ -48,11 +48,20 @@ def parse_stats(
             continue
         quantiles = [str(q) for q in hist.get("supported_quantiles", [])]
         for computed in hist.get("computed_quantiles", []):
-            points = {}
-            for q, value in zip(quantiles, computed.get("values", []), strict=False):
+            points: dict[str, float] = {}
+            seen_higher = False
+            # Envoy records upstream_rq_time in whole milliseconds and prints quantiles that
+            # fall in the zero bucket as null; once a higher quantile has a value, a null
+            # below it means "under 1 ms" (0.0), not "no data".
+            for q, value in reversed(
+                list(zip(quantiles, computed.get("values", []), strict=False))
+            ):
                 cumulative = value.get("cumulative")
                 if cumulative is not None:
                     points[q] = float(cumulative)
+                    seen_higher = True
+                elif seen_higher:
+                    points[q] = 0.0
             histograms[computed["name"]] = points
     return values, histograms
 
@@ -79,11 +88,19 @@ def upstream_stats(
             ok=ok,
             client_errors=c4,
             server_errors=c5,
-            p50_ms=latency.get("50") or latency.get("50.0"),
-            p90_ms=latency.get("90") or latency.get("90.0"),
-            p99_ms=latency.get("99") or latency.get("99.0"),
+            p50_ms=_quantile(latency, 50),
+            p90_ms=_quantile(latency, 90),
+            p99_ms=_quantile(latency, 99),
         )
     return out
+
+
+def _quantile(points: dict[str, float], q: int) -> float | None:
+    # Envoy prints supported quantiles as 50 or 50.0 depending on version.
+    for key in (str(q), f"{q}.0", str(float(q))):
+        if key in points:
+            return points[key]
+    return None
 
 
 def cluster_for_service(clusters: list[str], namespace: str, service: str) -> str | None:

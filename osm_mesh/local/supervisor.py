@@ -13,30 +13,38 @@ No orphans, however the runtime ends:
   (``prctl(PR_SET_PDEATHSIG)``), which also covers the runtime being SIGKILLed.
   The death signal fires when the *thread* that forked the child exits, so all
   children are forked by one long-lived spawner thread owned by the supervisor,
-  never by whatever short-lived thread happened to call ``start``;
+  never by whatever short-lived thread happened to call ``start``.
+  The prctl runs in a tiny launcher (``python -I -S -c``) that then execs the
+  program, not in a ``preexec_fn``: Python code between fork and exec in a process
+  running gRPC threads (the control plane) crashes the child with SIGSEGV, seen here;
+  without ``preexec_fn`` the fork is a plain vfork/exec;
 - ``stop()`` sends SIGTERM to each process group, then SIGKILL after a grace period.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from osm_mesh.errors import MeshError
 
-PR_SET_PDEATHSIG = 1
-
-# Loaded before any fork: the pre-exec hook must not import or allocate much.
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# argv: [parent pid, program, args...]. Sets the parent-death signal, leaves at once if
+# the parent is already gone (it died between fork and prctl), then becomes the program.
+_LAUNCHER = (
+    "import ctypes,os,sys\n"
+    "ctypes.CDLL(None).prctl(1, 9, 0, 0, 0)\n"  # PR_SET_PDEATHSIG, SIGKILL
+    "os.getppid() == int(sys.argv[1]) or os._exit(1)\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
 
 
 class ProcessExited(MeshError):
@@ -54,17 +62,6 @@ class ProcessExited(MeshError):
         super().__init__(message, hint)
         self.child = child
         self.code = code
-
-
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
-    def hook() -> None:
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        # The parent may have died between fork and prctl: then nobody would
-        # ever send the signal, so leave now.
-        if os.getppid() != parent_pid:
-            os._exit(1)
-
-    return hook
 
 
 @dataclass
@@ -109,28 +106,28 @@ class Supervisor:
         if self._stopped:
             raise MeshError("the local mesh is stopping; not starting new processes")
         log_path = self.log_dir / f"{name}.log"
-        parent = os.getpid()
+        program = shutil.which(argv[0], path=env.get("PATH", os.defpath)) if argv else None
+        if program is None:
+            raise MeshError(
+                f"cannot start {name}: {argv[0] if argv else '(empty command)'} not found",
+                hint="Check the Deployment's local.openservicemesh.io/command annotation.",
+            )
+        launch = [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(os.getpid()), program]
+        launch += list(argv[1:])
 
         def spawn() -> subprocess.Popen[bytes]:
             with open(log_path, "ab") as log:
                 return subprocess.Popen(
-                    list(argv),
+                    launch,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env=dict(env),
                     cwd=cwd,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent(parent),
                 )
 
-        try:
-            process = self._spawner.submit(spawn).result()
-        except FileNotFoundError as exc:
-            raise MeshError(
-                f"cannot start {name}: {argv[0]} not found",
-                hint="Check the Deployment's local.openservicemesh.io/command annotation.",
-            ) from exc
+        process = self._spawner.submit(spawn).result()
         child = Child(name, tuple(argv), log_path, process)
         with self._lock:
             self.children.append(child)

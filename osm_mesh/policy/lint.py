@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from osm_mesh.catalog.build import build_catalog
-from osm_mesh.catalog.loader import Document, LoadResult, load_paths
+from osm_mesh.catalog.loader import Document, LoadResult, load_paths, parse_documents
 from osm_mesh.smi.model import Problem
 
 Severity = Literal["error", "warning", "info"]
@@ -82,9 +82,16 @@ def finding_from(problem: Problem) -> Finding:
     )
 
 
-def lint_paths(paths: Iterable[str | Path]) -> LintReport:
-    """Lint manifest files and directories (recursively)."""
-    return lint_loaded(load_paths(paths))
+def lint_paths(paths: Iterable[str | Path], stdin_text: str | None = None) -> LintReport:
+    """Lint manifest files and directories (recursively); ``-`` means ``stdin_text``."""
+    paths = list(paths)
+    loaded = load_paths([p for p in paths if str(p) != "-"])
+    if any(str(p) == "-" for p in paths):
+        docs, problems = parse_documents(stdin_text or "", "<stdin>")
+        loaded.documents.extend(docs)
+        loaded.problems.extend(problems)
+        loaded.files.append("<stdin>")
+    return lint_loaded(loaded)
 
 
 def lint_loaded(loaded: LoadResult) -> LintReport:

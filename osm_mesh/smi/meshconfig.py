@@ -50,13 +50,13 @@ def parse_mesh_config(obj: dict[str, Any]) -> tuple[MeshConfig | None, list[Prob
         return None, problems
     spec = obj.get("spec") or {}
     if not isinstance(spec, dict):
-        error("spec", "must be a mapping")
+        error("spec", "must be a mapping", "write spec as key: value pairs")
         return None, problems
 
     def section(name: str) -> dict[str, Any]:
         value = spec.get(name) or {}
         if not isinstance(value, dict):
-            error(f"spec.{name}", "must be a mapping")
+            error(f"spec.{name}", "must be a mapping", "write it as key: value pairs")
             return {}
         return value
 
@@ -66,13 +66,40 @@ def parse_mesh_config(obj: dict[str, Any]) -> tuple[MeshConfig | None, list[Prob
     def flag(data: dict[str, Any], key: str, path: str, default: bool) -> bool:
         value = data.get(key, default)
         if not isinstance(value, bool):
-            error(path, f"must be true or false, got {value!r}")
+            error(path, f"must be true or false, got {value!r}", "use true or false (unquoted)")
             return default
+        return value
+
+    def integer(
+        data: dict[str, Any], key: str, path: str, default: int, low: int, high: int
+    ) -> int:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            error(path, f"invalid value {value!r}", f"use an integer from {low} to {high}")
+            return default
+        return value
+
+    def text(data: dict[str, Any], key: str, path: str, default: str) -> str:
+        value = data.get(key)
+        if value is None or value == "":
+            return default
+        if not isinstance(value, str):
+            error(path, f"must be a string, got {value!r}", "quote the value")
+            return default
+        return value
+
+    def items(data: dict[str, Any], key: str, path: str) -> list[Any]:
+        value = data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            error(path, f"must be a list, got {value!r}", f"write {path} as a list")
+            return []
         return value
 
     def ports(data: dict[str, Any], key: str, path: str) -> tuple[int, ...]:
         out = []
-        for i, p in enumerate(data.get(key) or []):
+        for i, p in enumerate(items(data, key, path)):
             if isinstance(p, bool) or not isinstance(p, int) or not 1 <= p <= 65535:
                 error(f"{path}[{i}]", f"invalid port {p!r}", "use integers 1-65535")
             else:
@@ -86,7 +113,7 @@ def parse_mesh_config(obj: dict[str, Any]) -> tuple[MeshConfig | None, list[Prob
         True,
     )
     egress = flag(traffic, "enableEgress", "spec.traffic.enableEgress", True)
-    log_level = str(sidecar.get("logLevel") or "error")
+    log_level = text(sidecar, "logLevel", "spec.sidecar.logLevel", "error")
     if log_level not in LOG_LEVELS:
         error(
             "spec.sidecar.logLevel",
@@ -95,16 +122,18 @@ def parse_mesh_config(obj: dict[str, Any]) -> tuple[MeshConfig | None, list[Prob
         )
     tracing_raw = observability.get("tracing") or {}
     if not isinstance(tracing_raw, dict):
-        error("spec.observability.tracing", "must be a mapping")
+        error("spec.observability.tracing", "must be a mapping", "write it as key: value pairs")
         tracing_raw = {}
     tracing = Tracing(
         enable=flag(tracing_raw, "enable", "spec.observability.tracing.enable", False),
-        address=str(tracing_raw.get("address") or ""),
-        port=int(tracing_raw.get("port") or 9411),
-        endpoint=str(tracing_raw.get("endpoint") or "/api/v2/spans"),
+        address=text(tracing_raw, "address", "spec.observability.tracing.address", ""),
+        port=integer(tracing_raw, "port", "spec.observability.tracing.port", 9411, 1, 65535),
+        endpoint=text(
+            tracing_raw, "endpoint", "spec.observability.tracing.endpoint", "/api/v2/spans"
+        ),
     )
     validity = 24 * 3600
-    if certificate.get("serviceCertValidityDuration") is not None:
+    if certificate.get("serviceCertValidityDuration") not in (None, ""):
         try:
             validity = parse_duration(certificate["serviceCertValidityDuration"])
         except ValueError:
@@ -121,10 +150,9 @@ def parse_mesh_config(obj: dict[str, Any]) -> tuple[MeshConfig | None, list[Prob
             observability, key, f"spec.observability.{key}"
         )
 
-    ip_ranges = (
-        traffic.get("outboundIPRangeExclusionList")
-        or observability.get("outboundIPRangeExclusionList")
-        or []
+    key = "outboundIPRangeExclusionList"
+    ip_ranges = items(traffic, key, f"spec.traffic.{key}") or items(
+        observability, key, f"spec.observability.{key}"
     )
     config = MeshConfig(
         permissive=permissive,
@@ -133,11 +161,15 @@ def parse_mesh_config(obj: dict[str, Any]) -> tuple[MeshConfig | None, list[Prob
         inbound_port_exclusion_list=either("inboundPortExclusionList"),
         outbound_ip_range_exclusion_list=tuple(str(r) for r in ip_ranges),
         sidecar_log_level=log_level,
-        envoy_image=str(sidecar.get("envoyImage") or ""),
+        envoy_image=text(sidecar, "envoyImage", "spec.sidecar.envoyImage", ""),
         tracing=tracing,
         service_cert_validity_seconds=validity,
-        cert_key_bit_size=int(certificate.get("certKeyBitSize") or 2048),
-        trust_domain=str(certificate.get("trustDomain") or "cluster.local"),
+        cert_key_bit_size=integer(
+            certificate, "certKeyBitSize", "spec.certificate.certKeyBitSize", 2048, 1024, 16384
+        ),
+        trust_domain=text(
+            certificate, "trustDomain", "spec.certificate.trustDomain", "cluster.local"
+        ),
         namespace=str(meta.get("namespace") or ""),
         name=ref.name,
         api_version=api_version,

@@ -38,9 +38,9 @@ from typing import Any
 
 from osm_mesh.errors import InvalidInput, MeshError
 from osm_mesh.kube.portforward import connect_host, forward_to_pod, http_get
-from osm_mesh.kube.proxy import ENVOY_ADMIN_PORT, PROXY_UUID_LABEL, redact
+from osm_mesh.kube.proxy import redact
+from osm_mesh.labels import ENVOY_ADMIN_PORT, MONITORED_BY_LABEL, PROXY_UUID_LABEL
 
-MONITORED_BY_LABEL = "openservicemesh.io/monitored-by"
 ROOT = "osm-bug-report"
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -244,9 +244,13 @@ def collect_bug_report(
     pods = list(request.app_pods)
     if request.all_pods:
         app_namespaces = meshed_names
+
+        def add_pods(namespace: str) -> None:
+            listed = kube.core.list_namespaced_pod(namespace).items
+            pods.extend(NamespacedName(namespace, p.metadata.name) for p in listed)
+
         for name in meshed_names:
-            listed = kube.core.list_namespaced_pod(name).items
-            pods.extend(NamespacedName(name, p.metadata.name) for p in listed)
+            collector.attempt(f"Pods in {name}", add_pods, name)
 
     report("[+] Collecting information from control plane namespace")
     ns = request.control_plane_namespace
@@ -304,19 +308,15 @@ def _list_custom(
     """Items of a custom resource, trying the versions the cluster may serve (newest first)."""
     from kubernetes.client.exceptions import ApiException
 
-    last: ApiException | None = None
     for version in versions:
         try:
             answer = kube.custom.list_namespaced_custom_object(group, version, namespace, plural)
         except ApiException as exc:
             if exc.status == 404:
-                last = exc
-                continue
+                continue  # this version (or the whole kind) is not served here
             raise
         items = answer.get("items", []) if isinstance(answer, dict) else []
         return [_tidy(i) for i in items]
-    if last is not None:
-        return []  # not installed in this cluster: nothing to report
     return []
 
 

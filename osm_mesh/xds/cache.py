@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from google.protobuf import any_pb2
@@ -29,45 +29,49 @@ PUSH_ORDER = (SECRET, CLUSTER, ENDPOINT, LISTENER, ROUTE)
 WILDCARD_TYPES = frozenset({CLUSTER, LISTENER})
 SHORT_NAMES = {CLUSTER: "CDS", ENDPOINT: "EDS", LISTENER: "LDS", ROUTE: "RDS", SECRET: "SDS"}
 
-Resources = Mapping[str, Mapping[str, Message]]
+# type URL → {name: message}, or a list of such groups (groups shared between nodes are
+# serialized once per set_snapshots call).
+Resources = Mapping[str, Mapping[str, Message] | Sequence[Mapping[str, Message]]]
 
 
-def _pack(msg: Message, type_url: str) -> any_pb2.Any:
-    return any_pb2.Any(type_url=type_url, value=msg.SerializeToString(deterministic=True))
+# id(message) → (message, serialized bytes, digest). Lives for one set_snapshot(s) call: the
+# translation shares one message object between every proxy needing the same resource
+# (clusters, endpoints, outbound route tables), so a batch serializes each once and the
+# snapshots share the resulting bytes object. The message is kept in the entry so its id
+# cannot be reused while the memo lives.
+_Memo = dict[int, tuple[Message, bytes, bytes]]
+
+
+def _serialize(msg: Message, memo: _Memo) -> tuple[bytes, bytes]:
+    entry = memo.get(id(msg))
+    if entry is not None:
+        return entry[1], entry[2]
+    data = msg.SerializeToString(deterministic=True)
+    digest = hashlib.blake2b(data, digest_size=16).digest()
+    memo[id(msg)] = (msg, data, digest)
+    return data, digest
 
 
 @dataclass
 class Snapshot:
-    """All resources of one node at one version. Treat as immutable once built."""
+    """All resources of one node at one version. Treat as immutable once built.
+
+    ``serialized`` holds each resource's wire bytes (what is sent; shared between snapshots
+    of proxies that got the same resource object).
+    """
 
     version: int
     resources: dict[str, dict[str, Message]]
     type_versions: dict[str, str]
     digests: dict[str, str]
-    _packed: dict[str, dict[str, any_pb2.Any]] = field(default_factory=dict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    serialized: dict[str, dict[str, bytes]] = field(default_factory=dict, repr=False)
 
     def packed(self, type_url: str) -> dict[str, any_pb2.Any]:
-        """Resources of a type as ``Any`` (serialized once per snapshot, shared by streams)."""
-        with self._lock:
-            cached = self._packed.get(type_url)
-            if cached is None:
-                cached = {
-                    name: _pack(msg, type_url)
-                    for name, msg in sorted(self.resources.get(type_url, {}).items())
-                }
-                self._packed[type_url] = cached
-            return cached
-
-
-def _digest(type_url: str, items: Mapping[str, Message]) -> str:
-    h = hashlib.sha256()
-    for name in sorted(items):
-        h.update(name.encode())
-        h.update(b"\0")
-        h.update(items[name].SerializeToString(deterministic=True))
-        h.update(b"\0")
-    return h.hexdigest()
+        """Resources of a type as ``Any``, sorted by name (built per response, not kept)."""
+        return {
+            name: any_pb2.Any(type_url=type_url, value=data)
+            for name, data in sorted(self.serialized.get(type_url, {}).items())
+        }
 
 
 class SnapshotCache:
@@ -81,29 +85,74 @@ class SnapshotCache:
 
     def set_snapshot(self, node_id: str, resources: Resources) -> Snapshot:
         """Store a node's resources under a new version; unchanged types keep their version."""
-        normalized = {t: dict(resources.get(t, {})) for t in PUSH_ORDER}
-        digests = {t: _digest(t, items) for t, items in normalized.items()}
-        with self._lock:
-            self._version += 1
-            version = self._version
-            previous = self._snapshots.get(node_id)
-            type_versions = {}
+        return self.set_snapshots({node_id: resources})[node_id]
+
+    def set_snapshots(self, batch: Mapping[str, Resources]) -> dict[str, Snapshot]:
+        """Several nodes at once, serializing resources shared between them only once."""
+        memo: _Memo = {}
+        # id(group dict) → (group, wire bytes by name, digest): groups shared between proxies
+        # (see Resources.by_type) are serialized and hashed once per batch.
+        groups: dict[int, tuple[Mapping[str, Message], dict[str, bytes], bytes]] = {}
+
+        def group(items: Mapping[str, Message]) -> tuple[dict[str, bytes], bytes]:
+            hit = groups.get(id(items))
+            if hit is not None:
+                return hit[1], hit[2]
+            h = hashlib.blake2b(digest_size=16)
+            wire = {}
+            for name in sorted(items):
+                data, digest = _serialize(items[name], memo)
+                wire[name] = data
+                h.update(name.encode())
+                h.update(b"\0")
+                h.update(digest)
+            groups[id(items)] = (items, wire, h.digest())
+            return wire, h.digest()
+
+        built: dict[str, tuple[dict, dict, dict]] = {}
+        for node_id, resources in batch.items():
+            normalized: dict[str, dict[str, Message]] = {}
+            serialized: dict[str, dict[str, bytes]] = {}
+            digests: dict[str, str] = {}
             for t in PUSH_ORDER:
-                if previous is not None and previous.digests[t] == digests[t]:
-                    type_versions[t] = previous.type_versions[t]
-                else:
-                    type_versions[t] = str(version)
-            snap = Snapshot(version, normalized, type_versions, digests)
-            if previous is not None:
-                # Unchanged types reuse the previous serialized Anys instead of re-packing.
+                value = resources.get(t, {})
+                parts: list[Mapping[str, Message]] = (
+                    list(value) if isinstance(value, list | tuple) else [value]  # type: ignore[list-item]
+                )
+                h = hashlib.blake2b(digest_size=20)
+                merged: dict[str, Message] = {}
+                wire: dict[str, bytes] = {}
+                for part in parts:
+                    part_wire, part_digest = group(part)
+                    merged.update(part)
+                    wire.update(part_wire)
+                    h.update(part_digest)
+                normalized[t] = merged
+                serialized[t] = wire
+                digests[t] = h.hexdigest()
+            built[node_id] = (normalized, serialized, digests)
+        out: dict[str, Snapshot] = {}
+        notify: list[tuple[Callable[[Snapshot], None], Snapshot]] = []
+        with self._lock:
+            for node_id, (normalized, serialized, digests) in built.items():
+                self._version += 1
+                version = self._version
+                previous = self._snapshots.get(node_id)
+                type_versions = {}
                 for t in PUSH_ORDER:
-                    if previous.digests[t] == digests[t] and t in previous._packed:
-                        snap._packed[t] = previous._packed[t]
-            self._snapshots[node_id] = snap
-            watchers = list(self._watchers.get(node_id, ()))
-        for notify in watchers:
-            notify(snap)
-        return snap
+                    if previous is not None and previous.digests[t] == digests[t]:
+                        type_versions[t] = previous.type_versions[t]
+                        # Same content: keep the bytes already held (and shared) by the old one.
+                        serialized[t] = previous.serialized[t]
+                    else:
+                        type_versions[t] = str(version)
+                snap = Snapshot(version, normalized, type_versions, digests, serialized)
+                self._snapshots[node_id] = snap
+                out[node_id] = snap
+                notify += [(w, snap) for w in self._watchers.get(node_id, ())]
+        for callback, snap in notify:
+            callback(snap)
+        return out
 
     def get(self, node_id: str) -> Snapshot | None:
         with self._lock:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from osm_mesh.certs.ca import parse_spiffe_id, uri_sans
+from osm_mesh.certs.ca import uri_sans
 from osm_mesh.errors import InvalidInput
 from osm_mesh.xds.cache import PUSH_ORDER, SHORT_NAMES, WILDCARD_TYPES, Snapshot, SnapshotCache
 
@@ -128,7 +128,9 @@ class _Stream:
             nonce=state.nonce,
         )
 
-    def on_request(self, req: discovery_pb2.DiscoveryRequest) -> list[discovery_pb2.DiscoveryResponse]:
+    def on_request(
+        self, req: discovery_pb2.DiscoveryRequest
+    ) -> list[discovery_pb2.DiscoveryResponse]:
         type_url = req.type_url
         if type_url not in SHORT_NAMES:
             log.warning("%s: unsupported type %s", self.status.node_id, type_url)
@@ -366,8 +368,10 @@ class _Servicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     def __init__(self, server: AdsServer) -> None:
         self._server = server
 
-    def StreamAggregatedResources(self, request_iterator, context):  # noqa: N802 (gRPC name)
+    def StreamAggregatedResources(self, request_iterator, context):
         return self._server.stream(request_iterator, context)
 
-    def DeltaAggregatedResources(self, request_iterator, context):  # noqa: N802
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "delta xDS is not served; use state of the world")
+    def DeltaAggregatedResources(self, request_iterator, context):
+        context.abort(
+            grpc.StatusCode.UNIMPLEMENTED, "delta xDS is not served; use state of the world"
+        )

@@ -65,7 +65,11 @@ RULE = obj(
 
 
 def traffic_target(version: str) -> S:
-    spec_required = {"v1alpha1": [], "v1alpha2": ["destination"], "v1alpha3": ["destination", "sources", "rules"]}[version]
+    spec_required = {
+        "v1alpha1": [],
+        "v1alpha2": ["destination"],
+        "v1alpha3": ["destination", "sources", "rules"],
+    }[version]
     min_items = {"minItems": 1} if version == "v1alpha3" else {}
     spec = obj(
         {
@@ -107,8 +111,11 @@ HTTP_MATCH = obj(
 def http_route_group(version: str) -> S:
     old = version in ("v1alpha1", "v1alpha2")
     props: S = {
-        "spec": obj({"matches": array(HTTP_MATCH)}, required=None if old else ["matches"],
-                    desc="v1alpha3+: the route's matches"),
+        "spec": obj(
+            {"matches": array(HTTP_MATCH)},
+            required=None if old else ["matches"],
+            desc="v1alpha3+: the route's matches",
+        ),
         "matches": array(HTTP_MATCH, "v1alpha1/v1alpha2: the route's matches"),
     }
     return root(props, ["matches"] if old else ["spec"])
@@ -130,10 +137,16 @@ def traffic_split(version: str) -> S:
         weight: S = {
             "x-kubernetes-int-or-string": True,
             "description": "Relative weight as a Kubernetes quantity (1 = 1000m)",
-            "anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^[0-9]+(\.[0-9]+)?m?$"}],
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            # Applies to the string form only (JSON Schema ignores pattern for integers).
+            "pattern": r"^[0-9]+(\.[0-9]+)?m?$",
         }
     else:
-        weight = {"type": "integer", "minimum": 0, "description": "Relative weight (0 = no traffic)"}
+        weight = {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Relative weight (0 = no traffic)",
+        }
     backend = obj(
         {"service": string("Backend Service name", minLength=1), "weight": weight},
         required=["service", "weight"],
@@ -148,7 +161,9 @@ def traffic_split(version: str) -> S:
     )
     spec = obj(
         {
-            "service": string("Root Service clients call (first DNS label, split's namespace)", minLength=1),
+            "service": string(
+                "Root Service clients call (first DNS label, split's namespace)", minLength=1
+            ),
             "backends": array(backend, "Services that receive the traffic", minItems=1),
             "matches": array(match_ref, "v1alpha3+: only requests matching these are split"),
         },
@@ -198,7 +213,8 @@ def mesh_config(version: str) -> S:
             "certificate": open_obj(
                 {
                     "serviceCertValidityDuration": string(
-                        "Go duration, e.g. 24h", pattern=r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
+                        "Go duration, e.g. 24h",
+                        pattern=r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$",
                     ),
                     "certKeyBitSize": {"type": "integer", "enum": [2048, 4096, 8192]},
                 }
@@ -220,8 +236,17 @@ def root(props: S, required: list[str] | None) -> S:
     return {"openAPIV3Schema": out}
 
 
-def crd(group: str, kind: str, plural: str, versions: list[str], storage: str, schema: Any,
-        short: list[str], categories: list[str], extra: dict[str, Any] | None = None) -> S:
+def crd(
+    group: str,
+    kind: str,
+    plural: str,
+    versions: list[str],
+    storage: str,
+    schema: Any,
+    short: list[str],
+    categories: list[str],
+    extra: dict[str, Any] | None = None,
+) -> S:
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -229,7 +254,8 @@ def crd(group: str, kind: str, plural: str, versions: list[str], storage: str, s
             "name": f"{plural}.{group}",
             "labels": {"app.kubernetes.io/name": "openservicemesh.io"},
             "annotations": {
-                "openservicemesh.io/note": "served in every version; stored as " + storage
+                "openservicemesh.io/note": "served in every version; stored as "
+                + storage
                 + " (no conversion: all versions share one field layout)"
             },
         },
@@ -263,24 +289,73 @@ A4 = ["v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"]
 
 FILES: dict[str, list[S]] = {
     "smi-access.yaml": [
-        crd("access.smi-spec.io", "TrafficTarget", "traffictargets", ["v1alpha1", "v1alpha2", "v1alpha3"],
-            "v1alpha3", traffic_target, ["tt"], ["smi"]),
+        crd(
+            "access.smi-spec.io",
+            "TrafficTarget",
+            "traffictargets",
+            ["v1alpha1", "v1alpha2", "v1alpha3"],
+            "v1alpha3",
+            traffic_target,
+            ["tt"],
+            ["smi"],
+        ),
     ],
     "smi-specs.yaml": [
-        crd("specs.smi-spec.io", "HTTPRouteGroup", "httproutegroups", A4, "v1alpha4", http_route_group,
-            ["htr"], ["smi"]),
-        crd("specs.smi-spec.io", "TCPRoute", "tcproutes", A4, "v1alpha4",
-            lambda v: port_route(v, "TCPRoute"), ["tcpr"], ["smi"]),
-        crd("specs.smi-spec.io", "UDPRoute", "udproutes", ["v1alpha4"], "v1alpha4",
-            lambda v: port_route(v, "UDPRoute"), ["udpr"], ["smi"]),
+        crd(
+            "specs.smi-spec.io",
+            "HTTPRouteGroup",
+            "httproutegroups",
+            A4,
+            "v1alpha4",
+            http_route_group,
+            ["htr"],
+            ["smi"],
+        ),
+        crd(
+            "specs.smi-spec.io",
+            "TCPRoute",
+            "tcproutes",
+            A4,
+            "v1alpha4",
+            lambda v: port_route(v, "TCPRoute"),
+            ["tcpr"],
+            ["smi"],
+        ),
+        crd(
+            "specs.smi-spec.io",
+            "UDPRoute",
+            "udproutes",
+            ["v1alpha4"],
+            "v1alpha4",
+            lambda v: port_route(v, "UDPRoute"),
+            ["udpr"],
+            ["smi"],
+        ),
     ],
     "smi-split.yaml": [
-        crd("split.smi-spec.io", "TrafficSplit", "trafficsplits", A4, "v1alpha4", traffic_split,
-            ["ts"], ["smi"]),
+        crd(
+            "split.smi-spec.io",
+            "TrafficSplit",
+            "trafficsplits",
+            A4,
+            "v1alpha4",
+            traffic_split,
+            ["ts"],
+            ["smi"],
+        ),
     ],
     "meshconfig.yaml": [
-        crd("config.openservicemesh.io", "MeshConfig", "meshconfigs", ["v1alpha1", "v1alpha2"],
-            "v1alpha2", mesh_config, ["meshconfig"], ["osm"], {"status": True}),
+        crd(
+            "config.openservicemesh.io",
+            "MeshConfig",
+            "meshconfigs",
+            ["v1alpha1", "v1alpha2"],
+            "v1alpha2",
+            mesh_config,
+            ["meshconfig"],
+            ["osm"],
+            {"status": True},
+        ),
     ],
 }
 

@@ -52,7 +52,12 @@ def workload(emu: Any, kind: str, ns: str, name: str, **extra_spec: Any) -> dict
     if kind == "StatefulSet":
         spec.setdefault("serviceName", name)
     return emu.create(
-        {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": name, "namespace": ns}, "spec": spec}
+        {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": ns},
+            "spec": spec,
+        }
     )
 
 
@@ -125,7 +130,11 @@ def mesh(
             {
                 "apiVersion": "v1",
                 "kind": "Pod",
-                "metadata": {"name": f"{L.CONTROLLER_NAME}-0", "namespace": ns, "labels": pod_labels},
+                "metadata": {
+                    "name": f"{L.CONTROLLER_NAME}-0",
+                    "namespace": ns,
+                    "labels": pod_labels,
+                },
                 "spec": _pod_template(pod_labels)["spec"],
             }
         )
@@ -142,7 +151,9 @@ def mesh(
     return pod
 
 
-def meshed_pod(emu: Any, ns: str, name: str, uuid: str = "6b1f4a4e-0000-4000-8000-000000000001") -> dict:
+def meshed_pod(
+    emu: Any, ns: str, name: str, uuid: str = "6b1f4a4e-0000-4000-8000-000000000001"
+) -> dict:
     return emu.create(
         {
             "apiVersion": "v1",

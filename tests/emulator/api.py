@@ -9,6 +9,7 @@ keeps tests deterministic: when a create returns, its pods already exist.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 import random
@@ -98,13 +99,11 @@ class Api:
         label: str | None = None,
         field: str | None = None,
         version: str | None = None,
-    ) -> list[dict]:
+    ) -> builtins.list[dict]:
         by_label, by_field = label_selector(label), field_selector(field)
         with self.store.lock:
             items = self.store.list(rt.key, namespace if rt.namespaced else None)
-        return [
-            self._present(rt, obj, version) for obj in items if by_label(obj) and by_field(obj)
-        ]
+        return [self._present(rt, obj, version) for obj in items if by_label(obj) and by_field(obj)]
 
     def create(
         self,
@@ -164,9 +163,7 @@ class Api:
         ns = self._ns(rt, namespace)
         body_meta = body.get("metadata") or {}
         if body_meta.get("name") and body_meta["name"] != name:
-            raise status.bad_request(
-                "the name of the object does not match the name on the URL"
-            )
+            raise status.bad_request("the name of the object does not match the name on the URL")
         with self.store.lock:
             current = self.store.get(rt.key, ns, name)
             if current is None:
@@ -252,9 +249,7 @@ class Api:
                 raise status.bad_request("the patch produced something that is not an object")
             if subresource != "status" and "status" in rt.subresources and "status" in current:
                 patched["status"] = current["status"]
-            return self.replace(
-                rt, namespace, name, patched, version, subresource, dry_run=dry_run
-            )
+            return self.replace(rt, namespace, name, patched, version, subresource, dry_run=dry_run)
 
     def delete(
         self,
@@ -293,7 +288,7 @@ class Api:
         namespace: str | None,
         label: str | None = None,
         field: str | None = None,
-    ) -> list[dict]:
+    ) -> builtins.list[dict]:
         with self.store.lock:
             victims = self.list(rt, namespace, label, field)
             return [
@@ -304,7 +299,7 @@ class Api:
     # --- cascades ---------------------------------------------------------------------
 
     def _delete_namespace_contents(self, namespace: str) -> None:
-        for key in self.store.keys():
+        for key in self.store.kinds():
             rt = self.types.get(key)
             if rt is None or not rt.namespaced:
                 continue
@@ -313,7 +308,7 @@ class Api:
 
     def _collect_garbage(self, owner_uid: str) -> None:
         """Delete dependents (ownerReferences) like the garbage collector, transitively."""
-        for key in self.store.keys():
+        for key in self.store.kinds():
             for obj in self.store.list(key):
                 refs = obj["metadata"].get("ownerReferences") or []
                 if any(ref.get("uid") == owner_uid for ref in refs):

@@ -7,6 +7,7 @@ RBAC denials. See tests/emulator/README.md for what is and is not emulated.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
@@ -52,7 +53,7 @@ class KubeEmulator:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )
         self._thread.start()
         return self
@@ -123,7 +124,9 @@ class KubeEmulator:
         except status.ApiError:
             return None
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict]:
+    def list(
+        self, api_version: str, kind: str, namespace: str | None = None
+    ) -> builtins.list[dict]:
         rt, version = self.api.by_kind(api_version, kind)
         return self.api.list(rt, namespace, version=version)
 
@@ -138,7 +141,7 @@ class KubeEmulator:
         with self._lock:
             self.requests.append(request)
 
-    def writes(self) -> list[RecordedRequest]:
+    def writes(self) -> builtins.list[RecordedRequest]:
         """Requests that could change state (everything but GET/HEAD/OPTIONS)."""
         with self._lock:
             return [r for r in self.requests if r.is_write]
@@ -189,7 +192,9 @@ class KubeEmulator:
         """Bridge `pods/{pod}/portforward?ports={port}` to a TCP server at target."""
         self._forwards[(namespace, pod, port)] = (target_host, target_port)
 
-    def set_pod_log(self, namespace: str, pod: str, text: str, container: str | None = None) -> None:
+    def set_pod_log(
+        self, namespace: str, pod: str, text: str, container: str | None = None
+    ) -> None:
         self._logs[(namespace, pod, container)] = text
 
     def _pod_ip(self, t: Target, name: str) -> str:

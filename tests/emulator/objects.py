@@ -20,7 +20,9 @@ from tests.emulator.status import ApiError, invalid
 NODE_NAME = "emulator-node"
 HOST_IP = "192.168.49.2"
 
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SUBDOMAIN_MSG = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
@@ -61,7 +63,10 @@ def validate_name(rt: ResourceType, obj: dict) -> None:
             "Invalid",
             f'{rt.kind} "" is invalid: metadata.name: Required value: name or generateName '
             "is required",
-            {"kind": rt.kind, "causes": [{"reason": "FieldValueRequired", "field": "metadata.name"}]},
+            {
+                "kind": rt.kind,
+                "causes": [{"reason": "FieldValueRequired", "field": "metadata.name"}],
+            },
         )
     if rt.key in LABEL_NAMED:
         if len(name) > 63 or not _DNS1123_LABEL.match(name):
@@ -195,7 +200,19 @@ def _secret(obj: dict) -> None:
             data[key] = base64.b64encode(str(value).encode()).decode()
 
 
+# What a freshly created workload reports before its controller acts (the typed
+# client requires these fields).
+_INITIAL_STATUS = {
+    "StatefulSet": {"replicas": 0, "availableReplicas": 0},
+    "DaemonSet": {"currentNumberScheduled": 0, "desiredNumberScheduled": 0,
+                  "numberMisscheduled": 0, "numberReady": 0},
+    "ReplicaSet": {"replicas": 0},
+}  # fmt: skip
+
+
 def _workload(obj: dict) -> None:
+    if not obj.get("status"):
+        obj["status"] = dict(_INITIAL_STATUS.get(obj.get("kind", ""), {}))
     spec = obj.setdefault("spec", {})
     if "replicas" not in spec and obj.get("kind") != "DaemonSet":
         spec["replicas"] = 1
@@ -203,7 +220,6 @@ def _workload(obj: dict) -> None:
     template = spec.setdefault("template", {})
     template.setdefault("metadata", {})
     pod_spec_defaults(template.setdefault("spec", {"containers": []}))
-    obj.setdefault("status", {})
 
 
 def _deployment(obj: dict) -> None:

@@ -57,6 +57,9 @@ def serve_port_forward(emu: KubeEmulator, handler: Handler, t: Target, query: di
     handler.wfile.flush()
     handler.close_connection = True
     handler.connection.settimeout(None)  # a forward lives as long as the client wants
+    # Go servers (the API server, kubelet) disable Nagle; without this every answer split
+    # in two frames waits ~40 ms for a delayed ACK.
+    handler.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     ws = WebSocket(handler.rfile, handler.wfile)  # type: ignore[arg-type]
     Bridge(emu, ws, t.namespace or "", t.name, pod, ports).run()
 
@@ -102,6 +105,7 @@ class Bridge:
             try:
                 self.sockets[index] = socket.create_connection(target, timeout=5)
                 self.sockets[index].settimeout(None)
+                self.sockets[index].setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError as exc:
                 error = str(exc)
         if error is not None:
@@ -118,7 +122,7 @@ class Bridge:
     def _read_client(self) -> None:
         """WebSocket → TCP, until the client closes or every target is done."""
         while True:
-            opcode, data = self.ws.receive()
+            _, data = self.ws.receive()
             if not data:
                 continue
             channel, payload = data[0], data[1:]

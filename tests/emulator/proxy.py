@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "host", "authorization"}
 
 
-def serve_proxy(emu: KubeEmulator, handler: Handler, t: Target, body: bytes, raw_query: str) -> None:
+def serve_proxy(
+    emu: KubeEmulator, handler: Handler, t: Target, body: bytes, raw_query: str
+) -> None:
     if t.rt.plural != "pods" or not t.name:
         raise status.ApiError(404, "NotFound", "the server could not find the requested resource")
     pod, _, port_text = t.name.partition(":")
@@ -33,7 +35,8 @@ def serve_proxy(emu: KubeEmulator, handler: Handler, t: Target, body: bytes, raw
     target = emu.find_proxy(t.namespace or "", pod, port)
     if target is None:
         raise status.service_unavailable(
-            f"error trying to reach service: dial tcp {ip}:{port or 80}: connect: connection refused"
+            f"error trying to reach service: dial tcp {ip}:{port or 80}: "
+            "connect: connection refused"
         )
     path = "/" + t.rest + (f"?{raw_query}" if raw_query else "")
     headers = {k: v for k, v in handler.headers.items() if k.lower() not in _HOP_BY_HOP}

@@ -63,21 +63,21 @@ def _core(plural: str, kind: str, namespaced: bool = True, short=(), sub=()) -> 
 BUILTIN: tuple[ResourceType, ...] = (
     _core("namespaces", "Namespace", False, ("ns",), ("status", "finalize")),
     _core("nodes", "Node", False, ("no",), ("status",)),
-    _core("pods", "Pod", True, ("po",), ("status", "log", "proxy", "portforward", "exec")),
+    _core("pods", "Pod", True, ("po",), ("status", "log", "proxy", "portforward")),
     _core("services", "Service", True, ("svc",), ("status", "proxy")),
-    _core("serviceaccounts", "ServiceAccount", True, ("sa",), ("token",)),
+    _core("serviceaccounts", "ServiceAccount", True, ("sa",)),
     _core("configmaps", "ConfigMap", True, ("cm",)),
     _core("secrets", "Secret", True),
     _core("events", "Event", True, ("ev",)),
     _core("endpoints", "Endpoints", True, ("ep",)),
     _core("persistentvolumeclaims", "PersistentVolumeClaim", True, ("pvc",), ("status",)),
     *(
-        ResourceType("apps", ("v1",), plural, kind, True, short, ("status", "scale"))
-        for plural, kind, short in (
-            ("deployments", "Deployment", ("deploy",)),
-            ("statefulsets", "StatefulSet", ("sts",)),
-            ("daemonsets", "DaemonSet", ("ds",)),
-            ("replicasets", "ReplicaSet", ("rs",)),
+        ResourceType("apps", ("v1",), plural, kind, True, short, sub)
+        for plural, kind, short, sub in (
+            ("deployments", "Deployment", ("deploy",), ("status", "scale")),
+            ("statefulsets", "StatefulSet", ("sts",), ("status", "scale")),
+            ("daemonsets", "DaemonSet", ("ds",), ("status",)),
+            ("replicasets", "ReplicaSet", ("rs",), ("status", "scale")),
         )
     ),
     ResourceType("apps", ("v1",), "controllerrevisions", "ControllerRevision", True),

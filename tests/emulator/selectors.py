@@ -28,7 +28,9 @@ _REQ = re.compile(
 
 def _split(selector: str) -> list[str]:
     """Split on commas that are not inside a parenthesised set."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for ch in selector:
         if ch == "(":
             depth += 1
@@ -52,30 +54,39 @@ def label_selector(selector: str | None) -> Predicate:
         m = _REQ.match(part)
         if not m:
             raise bad_request(f"unable to parse requirement: {part!r} in selector {selector!r}")
-        if m["nkey"]:
-            key = m["nkey"]
-            checks.append(lambda labels, k=key: k not in labels)
-        elif m["skey"]:
-            key, values = m["skey"], {v.strip() for v in m["values"].split(",") if v.strip()}
-            if m["setop"] == "in":
-                checks.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
-            else:
-                checks.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
-        elif m["key"]:
-            key, value = m["key"], m["value"]
-            if m["op"] == "!=":
-                checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
-            else:
-                checks.append(lambda labels, k=key, v=value: k in labels and labels[k] == v)
-        else:
-            key = m["ekey"]
-            checks.append(lambda labels, k=key: k in labels)
+        checks.append(_label_check(m))
 
     def matches(obj: dict) -> bool:
         labels = (obj.get("metadata") or {}).get("labels") or {}
         return all(check(labels) for check in checks)
 
     return matches
+
+
+def _label_check(m: re.Match[str]) -> Callable[[dict], bool]:
+    """One requirement as a predicate over a labels dict."""
+    if m["nkey"]:
+        key = m["nkey"]
+        return lambda labels: key not in labels
+    if m["skey"]:
+        key = m["skey"]
+        values = {v.strip() for v in m["values"].split(",") if v.strip()}
+        if m["setop"] == "in":
+            return lambda labels: labels.get(key) in values
+        return lambda labels: labels.get(key) not in values
+    if m["key"]:
+        key, value = m["key"], m["value"]
+        if m["op"] == "!=":
+            return lambda labels: labels.get(key) != value
+        return lambda labels: key in labels and labels[key] == value
+    key = m["ekey"]
+    return lambda labels: key in labels
+
+
+def _field_check(path: str, op: str, value: str) -> Callable[[dict], bool]:
+    if op == "!=":
+        return lambda obj: _field(obj, path) != value
+    return lambda obj: _field(obj, path) == value
 
 
 def _field(obj: dict, path: str) -> str:
@@ -117,8 +128,5 @@ def field_selector(selector: str | None) -> Predicate:
         path, op, value = m.groups()
         if path not in SUPPORTED_FIELDS:
             raise bad_request(f'field label not supported: "{path}"')
-        if op == "!=":
-            checks.append(lambda obj, p=path, v=value: _field(obj, p) != v)
-        else:
-            checks.append(lambda obj, p=path, v=value: _field(obj, p) == v)
+        checks.append(_field_check(path, op, value))
     return lambda obj: all(check(obj) for check in checks)

@@ -58,7 +58,9 @@ class WorkloadSimulation:
     # --- events from the API ----------------------------------------------------
 
     def on_change(self, rt: ResourceType, event: str, old: dict | None, new: dict | None) -> None:
-        if rt.group == "apps" and rt.plural in WORKLOADS and new is not None:
+        spec_changed = old is None or new is None or old.get("spec") != new.get("spec")
+        if rt.group == "apps" and rt.plural in WORKLOADS and new is not None and spec_changed:
+            # Status-only writes (kubectl, tests) are left alone until the spec changes.
             with self.api.store.lock:
                 self.reconcile(rt.plural, new["metadata"]["namespace"], new["metadata"]["name"])
         elif rt.key == ("", "pods") and event == "DELETED" and old is not None:
@@ -105,7 +107,9 @@ class WorkloadSimulation:
         reason = self.not_ready.get((plural, namespace, name))
         taken = {p["metadata"]["name"] for p in current}
         for index in range(len(current), replicas):
-            current.append(self._create_pod(plural, owner, template, revision, index, taken, reason))
+            current.append(
+                self._create_pod(plural, owner, template, revision, index, taken, reason)
+            )
         self._update_status(plural, workload, owner, current, revision)
 
     def _revision(self, plural: str, pod: dict) -> str | None:
@@ -318,7 +322,10 @@ class WorkloadSimulation:
                 self._rt("", "events"),
                 meta["namespace"],
                 {
-                    "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+                    "metadata": {
+                        "generateName": f"{meta['name']}.",
+                        "namespace": meta["namespace"],
+                    },
                     "involvedObject": {
                         "apiVersion": "v1",
                         "kind": "Pod",

@@ -40,7 +40,13 @@ def success_status(rt: ResourceType | None = None, name: str | None = None) -> d
         details["kind"] = rt.plural
         if rt.group:
             details["group"] = rt.group
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
 
 
 def _details(rt: ResourceType, name: str) -> dict:

@@ -77,7 +77,7 @@ class Store:
                 self._record(key, "DELETED", obj)
             return obj
 
-    def keys(self) -> Iterable[Key]:
+    def kinds(self) -> Iterable[Key]:
         with self.lock:
             return list(self._objects)
 

@@ -44,6 +44,8 @@ def local_run(
     app_ctx.info(f"Starting the local mesh (logs in {mesh.log_dir}) ...")
     mesh.start()
     try:
+        for problem in mesh.problems():
+            app_ctx.warn(problem)
         state = mesh.state()
         if output is OutputFormat.table:
             app_ctx.out(pods_table(state).render())

@@ -68,6 +68,7 @@ class LiveObserver(LineObserver):
         self.live: Any = None
 
     def phase(self, text: str) -> None:
+        self.close()  # a finished canary table stays on screen above what follows
         self.app_ctx.console.print(f"[bold]{text}[/bold]")
 
     def step(self, step: Any) -> None:
@@ -81,8 +82,6 @@ class LiveObserver(LineObserver):
             self.live = Live(console=self.app_ctx.console, refresh_per_second=8, transient=False)
             self.live.start()
         self.live.update(self._render(live))
-        if live.sent >= live.total:
-            self.close()
 
     def _render(self, live: Any) -> Any:
         from rich.table import Table as RichTable
@@ -112,7 +111,10 @@ class LiveObserver(LineObserver):
 
 
 def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}ms"
+    if value is None:
+        return "-"
+    # Envoy measures whole milliseconds: 0 means under one.
+    return "<1ms" if value == 0 else f"{value:.1f}ms"
 
 
 @contextlib.contextmanager

@@ -30,12 +30,12 @@ def mesh_list(
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """List the osm control planes (meshes) in the cluster."""
-    from osm_mesh.kube.meshes import list_meshes, smi_support
+    from osm_mesh.kube.meshes import list_meshes, smi_supports
 
     app_ctx = app_context(ctx)
     kube = app_ctx.kube
     meshes = list_meshes(kube)
-    smi = [smi_support(kube, mesh) for mesh in meshes]
+    smi = smi_supports(kube, meshes)
     for item in smi:
         if item.error:
             app_ctx.debug(f"SMI versions of mesh [{item.mesh}]: {item.error}")

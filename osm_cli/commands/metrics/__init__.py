@@ -8,9 +8,7 @@ import typer
 
 from osm_cli.context import app_context
 
-app = typer.Typer(
-    help="Manage metrics of namespaces", no_args_is_help=True, add_completion=False
-)
+app = typer.Typer(help="Manage metrics of namespaces", no_args_is_help=True, add_completion=False)
 
 NamespacesOption = Annotated[
     list[str],
@@ -23,9 +21,10 @@ NamespacesOption = Annotated[
 
 
 def _run(ctx: typer.Context, namespaces: list[str], enabled: bool) -> None:
+    from typer._click.exceptions import UsageError
+
     from osm_mesh.kube.metrics import set_metrics, split_namespaces
     from osm_mesh.validation import require_namespace_name
-    from typer._click.exceptions import UsageError
 
     names = split_namespaces(namespaces)
     if not names:

@@ -18,7 +18,7 @@ def lint(
         typer.Option(
             "--filename",
             "-f",
-            help="Manifest file or directory (recursive); repeat for more",
+            help="Manifest file or directory (recursive), or - for stdin; repeat for more",
             show_default=False,
         ),
     ],
@@ -32,7 +32,8 @@ def lint(
     from osm_mesh.policy.lint import lint_paths
 
     app_ctx = app_context(ctx)
-    report = lint_paths(files)
+    stdin = app_ctx.env.stdin.read() if any(str(f) == "-" for f in files) else None
+    report = lint_paths(files, stdin_text=stdin)
     if output is not OutputFormat.table:
         emit(app_ctx, output, report.to_dict())
     else:

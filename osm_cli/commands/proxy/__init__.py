@@ -4,7 +4,9 @@ import typer
 
 from osm_cli.commands.proxy.get import EXAMPLES, proxy_get
 
-app = typer.Typer(help="Query an Envoy sidecar's admin interface", no_args_is_help=True)
+app = typer.Typer(
+    help="Query an Envoy sidecar's admin interface", no_args_is_help=True, add_completion=False
+)
 app.command(
     "get", help="Get the answer to an Envoy admin QUERY from a meshed POD", epilog=EXAMPLES
 )(proxy_get)

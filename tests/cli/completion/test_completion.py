@@ -16,7 +16,10 @@ def test_bash_script_calls_osm_back(osm):
     assert "complete -o default -F _osm_completion osm" in result.stdout
 
 
-@pytest.mark.parametrize(("shell", "marker"), [("zsh", "compdef _osm_completion osm"), ("fish", "complete --command osm")])
+@pytest.mark.parametrize(
+    ("shell", "marker"),
+    [("zsh", "compdef _osm_completion osm"), ("fish", "complete --command osm")],
+)
 def test_other_shells(osm, shell, marker):
     result = osm(["completion", shell])
     assert result.exit_code == 0

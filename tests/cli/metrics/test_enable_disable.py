@@ -62,7 +62,7 @@ def test_namespace_outside_any_mesh_is_refused_before_writes(osm, meshed, kubeco
     )
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        'Error: Namespace [plain] does not belong to a mesh, missing label '
+        "Error: Namespace [plain] does not belong to a mesh, missing label "
         '"openservicemesh.io/monitored-by"'
     )
     assert meshed.writes() == []

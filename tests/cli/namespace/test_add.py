@@ -164,7 +164,11 @@ def test_restart_rolls_out_every_workload_kind(osm, mesh, kubeconfig):
         "Restarted daemonset/agent, deployment/bookbuyer, statefulset/mysql in namespace "
         "[bookstore]",
     ]
-    for kind, name in (("Deployment", "bookbuyer"), ("StatefulSet", "mysql"), ("DaemonSet", "agent")):
+    for kind, name in (
+        ("Deployment", "bookbuyer"),
+        ("StatefulSet", "mysql"),
+        ("DaemonSet", "agent"),
+    ):
         obj = mesh.get("apps/v1", kind, name, "bookstore")
         stamp = obj["spec"]["template"]["metadata"]["annotations"][L.RESTARTED_AT_ANNOTATION]
         assert stamp.endswith("Z") and "T" in stamp

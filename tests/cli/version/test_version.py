@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 
 import osm_mesh
 from tests.cli import kube_seed as seed
-from tests.golden import assert_golden_text
+from tests.golden import assert_golden_data, assert_golden_text
 
 CLIENT_LINE = (
     f"CLI Version: {osm_mesh.__version__}; Commit: {osm_mesh.GIT_COMMIT}; "
@@ -46,6 +47,10 @@ def test_mesh_versions_table(osm, kube_emulator, kubeconfig):
     assert result.stdout.splitlines()[0] == CLIENT_LINE
     # The client line carries the build's version; the golden file holds the mesh table.
     assert_golden_text("cli/version/meshes.txt", "\n".join(result.stdout.splitlines()[1:]) + "\n")
+    as_json = json.loads(osm(["version", "-o", "json"], kubeconfig=kubeconfig).stdout)
+    assert_golden_data(
+        "cli/version/meshes.json", json.dumps(as_json["meshes"], indent=2, sort_keys=True) + "\n"
+    )
     short = osm(["version", "--version-only"], kubeconfig=kubeconfig)
     assert short.stdout.splitlines()[2].split() == ["MESH", "NAME", "MESH", "NAMESPACE", "VERSION"]
 
@@ -112,3 +117,24 @@ def test_no_kubeconfig_at_all(osm, tmp_path):
     assert result.exit_code == 0
     assert result.stdout == CLIENT_LINE + "\n"
     assert "kubeconfig" in result.stderr.lower()
+
+
+def test_hung_controllers_are_asked_in_parallel_and_cut_short(osm, kube_emulator, kubeconfig):
+    release = threading.Event()
+
+    def hang(method, path, headers, body):
+        release.wait(30)
+        return 200, {"Content-Type": "application/json"}, b"{}"
+
+    try:
+        for mesh, ns in (("osm", "osm-system"), ("edge", "edge-system")):
+            pod = seed.mesh(kube_emulator, mesh, ns, serve=False)
+            kube_emulator.serve_pod_proxy(ns, pod, 9091, hang)
+        started = time.monotonic()
+        result = osm(["version"], kubeconfig=kubeconfig)
+        assert time.monotonic() - started < 5
+    finally:
+        release.set()
+    assert result.exit_code == 0
+    assert result.stderr.count("could not read the version") == 2
+    assert "no answer within 3s" in result.stderr

@@ -46,8 +46,10 @@ def test_identity_cert_has_spiffe_uri_and_osm_dns_san(ca):
     ]
     assert san.get_values_for_type(x509.DNSName) == ["bookbuyer.bookstore.cluster.local"]
     assert cert.issuer == ca.cert.subject
-    assert dt.timedelta(minutes=59) < issued.not_after - dt.datetime.now(dt.UTC) <= dt.timedelta(
-        hours=1
+    assert (
+        dt.timedelta(minutes=59)
+        < issued.not_after - dt.datetime.now(dt.UTC)
+        <= dt.timedelta(hours=1)
     )
     assert uri_sans(issued.cert_pem) == ["spiffe://cluster.local/ns/bookstore/sa/bookbuyer"]
 
@@ -158,10 +160,10 @@ def test_manager_reuses_then_rotates_at_fraction(ca):
     first = mgr.get(Ident("ns", "a"))
     assert mgr.get(Ident("ns", "a")) is first
     assert mgr.due() == []
-    # The backdate minute counts as validity too, so renewal is ~5h after issuing.
-    clock.now += dt.timedelta(hours=4, minutes=58)
+    # Renewal at half of the validity, counted from the moment of issue.
+    clock.now += dt.timedelta(hours=4, minutes=59)
     assert mgr.get(Ident("ns", "a")) is first
-    clock.now += dt.timedelta(minutes=3)
+    clock.now += dt.timedelta(minutes=1)
     assert mgr.due() == [("ns", "a")]
     second = mgr.get(Ident("ns", "a"))
     assert second.serial != first.serial and second.not_after > first.not_after
@@ -174,3 +176,14 @@ def test_manager_rejects_bad_settings(ca):
         CertManager(ca, rotate_at=1.5)
     with pytest.raises(InvalidInput, match="too short"):
         CertManager(ca, validity=dt.timedelta(seconds=1))
+
+
+def test_short_validity_is_not_due_at_once(ca):
+    """The back-dated notBefore must not make a 10 s certificate due immediately."""
+    clock = FakeClock()
+    mgr = CertManager(ca, validity=dt.timedelta(seconds=10), rotate_at=0.5, clock=clock)
+    first = mgr.get(Ident("ns", "a"))
+    clock.now += dt.timedelta(seconds=4)
+    assert mgr.get(Ident("ns", "a")) is first
+    clock.now += dt.timedelta(seconds=1.5)
+    assert mgr.get(Ident("ns", "a")) is not first

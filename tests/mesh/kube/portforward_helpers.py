@@ -53,7 +53,11 @@ def http_server(title: bytes = b"grafana") -> Iterator[http.server.ThreadingHTTP
 def seed_namespace(emu: Any, name: str, labels: dict[str, str] | None = None) -> None:
     if emu.get("v1", "Namespace", name) is None:
         emu.create(
-            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}}
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "metadata": {"name": name, "labels": labels or {}},
+            }
         )
 
 

@@ -112,14 +112,19 @@ def test_missing_pod_handshake_error_is_readable(kube, kube_emulator):
         deadline = time.monotonic() + 5
         while forwarder.last_error is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert forwarder.last_error == 'Port forwarding failed: HTTP 404 Not Found: pods "gone" not found'
+        assert (
+            forwarder.last_error
+            == 'Port forwarding failed: HTTP 404 Not Found: pods "gone" not found'
+        )
 
 
 def test_wait_for_http_times_out_with_the_reason(kube, kube_emulator):
     seed_pod(kube_emulator, NS, "osm-grafana-0")
-    with forward_to_pod(kube, NS, "osm-grafana-0", 3000) as forwarder:
-        with pytest.raises(Timeout) as info:
-            wait_for_http(forwarder, timeout=1.0, interval=0.2)
+    with (
+        forward_to_pod(kube, NS, "osm-grafana-0", 3000) as forwarder,
+        pytest.raises(Timeout) as info,
+    ):
+        wait_for_http(forwarder, timeout=1.0, interval=0.2)
     assert "did not answer" in info.value.message
     assert "connection refused" in info.value.message
 

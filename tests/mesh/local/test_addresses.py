@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import random
 import socket
+from pathlib import Path
 
 import pytest
 
-from osm_mesh.errors import Conflict, InvalidInput
+from osm_mesh.errors import Conflict, InvalidInput, PermissionDenied
 from osm_mesh.local.addresses import (
     ADS_PORT,
     ENVOY_ADMIN_PORT,
@@ -68,3 +69,29 @@ def test_bad_prefixes_and_sizes():
         claim_block(1, prefix="127.1")
     with pytest.raises(Conflict, match="at most 253 pods"):
         claim_block(300)
+
+
+def test_privileged_ports_without_privileges_say_so():
+    import os
+
+    if os.geteuid() != 0:
+        with pytest.raises(PermissionDenied, match="ports below 1024 need privileges"):
+            claim_block(1, [80])
+        return
+    # As root: drop the capability in a child to see the same message.
+    import subprocess
+    import sys
+
+    code = (
+        "import os\n"
+        "from osm_mesh.errors import PermissionDenied\n"
+        "from osm_mesh.local.addresses import claim_block\n"
+        "os.setgid(65534); os.setuid(65534)\n"
+        "try:\n    claim_block(1, [80])\nexcept PermissionDenied as e:\n    print(e.message)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    sysctl = Path("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+    unprivileged_start = int(sysctl.read_text())
+    if unprivileged_start <= 80:
+        pytest.skip("this machine lets anyone bind port 80")
+    assert "ports below 1024 need privileges" in done.stdout, done.stderr

@@ -1,0 +1,30 @@
+# The control-plane image: osm-controller and osm-injector (same image, other module), and the
+# iptables init container injected into meshed pods. Contract: docs/container-contract.md.
+# Build: `make image` (needs a container engine; CI machines have none, so CI never builds it).
+
+# -- build the wheel (it carries the chart as osm_mesh/helm/chart) ------------------------------
+FROM python:3.12-slim AS wheel
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY osm_cli ./osm_cli
+COPY osm_mesh ./osm_mesh
+COPY templates ./templates
+RUN pip install --no-cache-dir --disable-pip-version-check "hatchling>=1.24" \
+ && pip wheel --no-deps --no-build-isolation --wheel-dir /dist .
+
+# -- runtime ------------------------------------------------------------------------------------
+FROM python:3.12-slim
+# iptables: the injected init container (same image) redirects pod traffic to Envoy with it.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iptables \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=wheel /dist/*.whl /tmp/
+RUN pip install --no-cache-dir --disable-pip-version-check /tmp/*.whl \
+ && rm -f /tmp/*.whl \
+ && groupadd --gid 65532 osm \
+ && useradd --uid 65532 --gid 65532 --no-create-home --shell /usr/sbin/nologin osm
+ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+# The chart runs as this user with a read-only root filesystem (/tmp is an emptyDir).
+USER 65532:65532
+EXPOSE 15128 9091 9090
+CMD ["python", "-m", "osm_mesh.controller"]

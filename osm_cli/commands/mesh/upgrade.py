@@ -1,0 +1,69 @@
+"""`osm mesh upgrade`: Helm upgrade of a mesh in place; its MeshConfig follows the values."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from osm_cli.commands._helm import helm_client, progress_for
+from osm_cli.context import app_context
+
+SUCCESS = "OSM successfully upgraded mesh [{mesh}] in namespace [{namespace}]"
+
+
+def mesh_upgrade(
+    ctx: typer.Context,
+    mesh_name: Annotated[str, typer.Option("--mesh-name", help="Mesh to upgrade")] = "osm",
+    chart_path: Annotated[
+        str | None,
+        typer.Option("--osm-chart-path", help="Chart directory or .tgz instead of the bundled one"),
+    ] = None,
+    set_values: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Chart values: key=value[,key=value] (repeatable)"),
+    ] = None,
+    values_files: Annotated[
+        list[str] | None,
+        typer.Option("--values", "-f", help="YAML file of chart values (repeatable)"),
+    ] = None,
+    reset_values: Annotated[
+        bool,
+        typer.Option(
+            "--reset-values",
+            help="Start from the chart's defaults (upstream's behaviour) instead of the "
+            "mesh's current values",
+        ),
+    ] = False,
+    timeout: Annotated[
+        str, typer.Option("--timeout", help="How long to wait for the control plane")
+    ] = "5m",
+    atomic: Annotated[
+        bool, typer.Option("--atomic", help="Roll back if the upgrade does not become ready")
+    ] = False,
+) -> None:
+    """Upgrade a mesh's control plane (Helm upgrade keeping its name and, unless
+    --reset-values, its current values)."""
+    import asyncio
+
+    from osm_mesh.helm import lifecycle
+
+    app_ctx = app_context(ctx)
+    options = lifecycle.UpgradeOptions(
+        mesh_name=mesh_name,
+        namespace=app_ctx.settings.osm_namespace,
+        chart_path=chart_path,
+        sets=tuple(set_values or ()),
+        value_files=tuple(values_files or ()),
+        timeout_s=lifecycle.parse_duration(timeout),
+        atomic=atomic,
+        reset_values=reset_values,
+    )
+    progress = progress_for(app_ctx)
+    try:
+        result = asyncio.run(
+            lifecycle.upgrade(app_ctx.kube, helm_client(app_ctx), options, progress)
+        )
+    finally:
+        progress.close()
+    app_ctx.info(SUCCESS.format(mesh=result.mesh_name, namespace=result.namespace))

@@ -1,0 +1,136 @@
+"""`osm uninstall mesh`: Helm uninstall of a mesh, after asking (``-f`` skips the question).
+
+CRDs, webhook configurations and the CA Secret go only with ``-a``: the CRDs hold the users'
+policies (osm#3760).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from osm_cli.commands._helm import helm_client, progress_for
+from osm_cli.context import app_context
+from osm_cli.output import Table
+
+if TYPE_CHECKING:
+    from osm_cli.context import AppContext
+    from osm_mesh.helm.lifecycle import MeshRef
+
+PROMPT = "Uninstall OSM [mesh name: {mesh}] in namespace [{namespace}] and/or OSM resources?"
+TRIES = 3
+
+
+def uninstall_mesh(
+    ctx: typer.Context,
+    mesh_name: Annotated[
+        str | None,
+        typer.Option(
+            "--mesh-name", help="Mesh to uninstall [default: every mesh in the namespace]"
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Uninstall without asking")] = False,
+    delete_cluster_wide_resources: Annotated[
+        bool,
+        typer.Option(
+            "--delete-cluster-wide-resources",
+            "-a",
+            help="Also delete the SMI and MeshConfig CRDs (and so every policy), the mesh's "
+            "webhook configurations and its CA Secret",
+        ),
+    ] = False,
+    delete_namespace: Annotated[
+        bool, typer.Option("--delete-namespace", help="Also delete the control-plane namespace")
+    ] = False,
+    ca_bundle_secret_name: Annotated[
+        str, typer.Option("--ca-bundle-secret-name", help="CA Secret deleted by -a")
+    ] = "osm-ca-bundle",
+    timeout: Annotated[str, typer.Option("--timeout", help="Helm uninstall timeout")] = "5m",
+) -> None:
+    import asyncio
+
+    from osm_mesh.helm import lifecycle
+
+    app_ctx = app_context(ctx)
+    namespace = app_ctx.settings.osm_namespace
+    options = lifecycle.UninstallOptions(
+        mesh_name=mesh_name,
+        namespace=namespace,
+        delete_cluster_wide=delete_cluster_wide_resources,
+        delete_namespace=delete_namespace,
+        ca_bundle_secret_name=ca_bundle_secret_name,
+        timeout_s=lifecycle.parse_duration(timeout),
+    )
+    shown: list[bool] = []
+
+    def confirm(mesh: MeshRef, found: list[MeshRef]) -> bool:
+        if not shown:
+            shown.append(True)
+            _show_meshes(app_ctx, found)
+        if force:
+            return True
+        return _ask(app_ctx, PROMPT.format(mesh=mesh.name, namespace=mesh.namespace))
+
+    progress = progress_for(app_ctx)
+    try:
+        result = asyncio.run(
+            lifecycle.uninstall(app_ctx.kube, helm_client(app_ctx), options, confirm, progress)
+        )
+    finally:
+        progress.close()
+    if result.nothing_to_do:
+        app_ctx.info("No OSM control planes found")
+        app_ctx.info("Nothing to do: no mesh, and no cluster-wide resources left to delete")
+        return
+    for mesh in result.uninstalled:
+        app_ctx.info(f"OSM [mesh name: {mesh.name}] in namespace [{mesh.namespace}] uninstalled")
+    for mesh in result.declined:
+        app_ctx.info(f"Kept OSM [mesh name: {mesh.name}] in namespace [{mesh.namespace}]")
+    for item in result.deleted:
+        app_ctx.info(f"Deleted {item}")
+    if result.kept:
+        app_ctx.info(
+            "Kept the SMI and MeshConfig CRDs: other meshes still use them ("
+            + ", ".join(f"[{m.name}]" for m in result.meshes_found if m not in result.uninstalled)
+            + ")"
+        )
+    if not delete_cluster_wide_resources and result.uninstalled:
+        app_ctx.info(
+            "CRDs (and your SMI policies), webhook configurations and the CA Secret were kept; "
+            "`osm uninstall mesh -a` removes them"
+        )
+    if result.namespace_deleted:
+        app_ctx.info(f"OSM namespace [{namespace}] deleted successfully")
+
+
+def _show_meshes(app_ctx: AppContext, meshes: list[MeshRef]) -> None:
+    if not meshes:
+        return
+    rows = [(m.name, m.namespace, m.version or "Unknown") for m in meshes]
+    app_ctx.info("\nList of meshes present in the cluster:\n")
+    app_ctx.info(Table(("MESH NAME", "MESH NAMESPACE", "VERSION"), rows).render() + "\n")
+
+
+def _ask(app_ctx: AppContext, question: str) -> bool:
+    """Upstream's prompt: y or n, three tries, then no."""
+    from osm_mesh.errors import InvalidInput
+
+    stream = app_ctx.env.stdin
+    for _ in range(TRIES):
+        app_ctx.env.stderr.write(f"{question} [y/n]: ")
+        app_ctx.env.stderr.flush()
+        line = stream.readline()
+        if line == "":
+            raise InvalidInput(
+                "no answer to the confirmation prompt (standard input is closed)",
+                hint="Pass -f to uninstall without asking",
+            )
+        answer = line.strip().lower()
+        if answer in ("y", "yes"):
+            return True
+        if answer in ("n", "no"):
+            return False
+        if answer:
+            app_ctx.info("Invalid input.")
+    return False

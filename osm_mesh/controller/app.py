@@ -1,0 +1,241 @@
+"""The in-cluster controller: CA Secret, watching Source, ControlPlane (ADS), HTTP :9091.
+
+``Controller(kube, settings).start()`` does, in order:
+
+1. starts the HTTP server (so liveness answers while the rest comes up; readiness waits);
+2. loads the mesh CA from Secret ``osm-ca-bundle``, creating it on the first start;
+3. lists and watches the cluster (``KubeSource``) and waits for the first full listing;
+4. starts the ControlPlane: ADS over mutual TLS on :15128, its server certificate for
+   ``osm-controller.<namespace>.svc`` (what every injected bootstrap checks).
+
+``stop()`` undoes it in reverse; ``python -m osm_mesh.controller`` calls it on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import Histogram
+
+import osm_mesh
+from osm_mesh import labels
+from osm_mesh.catalog.kube_watch import RESYNC_S, KubeSource
+from osm_mesh.controller.ca import ensure_ca
+from osm_mesh.controller.http import HttpServer, Reply
+from osm_mesh.controller.adopt import BootstrapSecretAdopter
+from osm_mesh.controller.metrics import SECONDS_BUCKETS, Metrics, NackTally, control_plane_values
+from osm_mesh.controlplane import ControlPlane, ControlPlaneOptions
+from osm_mesh.envoy.translate import TranslateOptions
+from osm_mesh.errors import Timeout
+from osm_mesh.smi.parse import SUPPORTED
+
+log = logging.getLogger("osm_mesh.controller")
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    mesh_name: str = labels.DEFAULT_MESH_NAME
+    osm_namespace: str = labels.DEFAULT_OSM_NAMESPACE
+    mesh_config_name: str = labels.MESH_CONFIG_NAME
+    ca_bundle_secret_name: str = labels.CA_BUNDLE_SECRET_NAME
+    # A mounted copy of the CA Secret, used to restore the Secret if it was deleted.
+    ca_bundle_dir: str | None = None
+    trust_domain: str = "cluster.local"
+    ads_host: str = "0.0.0.0"
+    ads_port: int = labels.ADS_PORT
+    http_host: str = "0.0.0.0"
+    http_port: int = labels.CONTROLLER_HTTP_PORT
+    resync_seconds: float = RESYNC_S
+    # How long the first full listing of the cluster may take before start() gives up.
+    sync_timeout: float = 60.0
+    pod_name: str = ""
+
+
+def version_info() -> dict[str, str]:
+    return {
+        "version": osm_mesh.__version__,
+        "git_commit": osm_mesh.GIT_COMMIT,
+        "build_date": osm_mesh.BUILD_DATE,
+    }
+
+
+def smi_versions() -> dict[str, str]:
+    """SMI kind -> newest ``group/version`` this controller reads (older ones too)."""
+    return {kind: f"{group}/{versions[-1]}" for kind, (group, versions) in SUPPORTED.items()}
+
+
+class _TimedControlPlane(ControlPlane):
+    """The ControlPlane with each regeneration timed, and the time until every connected
+    proxy ACKed it observed by a watcher thread (both for /metrics)."""
+
+    def __init__(
+        self, *args: Any, translation: Histogram, config_update: Histogram, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._translation = translation
+        self._config_update = config_update
+        self._pending: tuple[int, float] | None = None
+        self._pending_set = threading.Event()
+        self._ack_thread: threading.Thread | None = None
+
+    def start(self) -> _TimedControlPlane:
+        super().start()
+        self._ack_thread = threading.Thread(target=self._ack_loop, name="cp-ack-timer", daemon=True)
+        self._ack_thread.start()
+        return self
+
+    def stop(self) -> None:
+        super().stop()  # sets the stopping flag the ACK loop watches
+        self._pending_set.set()
+        if self._ack_thread is not None:
+            self._ack_thread.join(5)
+
+    def regenerate(self) -> int:
+        start = time.perf_counter()
+        try:
+            generation = super().regenerate()
+        finally:
+            self._translation.observe(time.perf_counter() - start)
+        self._pending = (generation, start)
+        self._pending_set.set()
+        return generation
+
+    def _ack_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._pending_set.wait()
+            self._pending_set.clear()
+            pending, self._pending = self._pending, None
+            if pending is None or not self.connected():
+                continue
+            generation, start = pending
+            if self.wait_converged(generation, timeout=30.0):
+                self._config_update.observe(time.perf_counter() - start)
+
+
+class Controller:
+    def __init__(self, kube: Any, settings: ControllerSettings | None = None) -> None:
+        self.kube = kube
+        self.settings = settings or ControllerSettings()
+        self.metrics = Metrics()
+        self.nacks = NackTally()
+        self.metrics.read_from(lambda: control_plane_values(self))
+        self.translation_seconds = self.metrics.histogram(
+            "osm_translation_seconds",
+            "Time to translate the catalog into every connected proxy's snapshot",
+            SECONDS_BUCKETS,
+        )
+        self.config_update_seconds = self.metrics.histogram(
+            "osm_proxy_config_update_time_seconds",
+            "Time from a new snapshot to its ACK by every connected proxy",
+            SECONDS_BUCKETS,
+        )
+        self.source: KubeSource | None = None
+        self.control_plane: ControlPlane | None = None
+        self.ca_origin: str | None = None
+        self.adopter: BootstrapSecretAdopter | None = None
+        self.http = HttpServer(
+            {
+                ("GET", labels.CONTROLLER_VERSION_PATH): lambda _b: Reply.json(version_info()),
+                ("GET", labels.CONTROLLER_SMI_VERSION_PATH): lambda _b: Reply.json(smi_versions()),
+                ("GET", labels.CONTROLLER_READY_PATH): self._ready,
+                ("GET", labels.CONTROLLER_ALIVE_PATH): self._alive,
+                ("GET", labels.CONTROLLER_METRICS_PATH): self.metrics.reply,
+            },
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            name="controller-http",
+        )
+        self._started = threading.Event()
+        self._stopped = threading.Event()
+
+    # -- health ----------------------------------------------------------------------------
+    def readiness(self) -> tuple[bool, str]:
+        if self._stopped.is_set():
+            return False, "shutting down"
+        if self.source is None or not self.source.synced.is_set():
+            return False, "waiting for the first listing of the cluster"
+        if self.control_plane is None or not self._started.is_set():
+            return False, "starting the ADS server"
+        return True, "ok"
+
+    def _ready(self, _body: bytes) -> Reply:
+        ready, reason = self.readiness()
+        return Reply.text(reason + "\n", 200 if ready else 503)
+
+    def _alive(self, _body: bytes) -> Reply:
+        # Alive as long as the regeneration thread is not stuck in an error loop forever:
+        # a failed regeneration keeps serving the last snapshots, which is still alive.
+        return Reply.text("alive\n")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> Controller:
+        s = self.settings
+        self.http.start()
+        ca, self.ca_origin = ensure_ca(
+            self.kube,
+            s.osm_namespace,
+            s.ca_bundle_secret_name,
+            mesh_name=s.mesh_name,
+            ca_dir=s.ca_bundle_dir,
+        )
+        self.source = KubeSource(
+            self.kube,
+            mesh_name=s.mesh_name,
+            osm_namespace=s.osm_namespace,
+            mesh_config_name=s.mesh_config_name,
+            resync_seconds=s.resync_seconds,
+            trust_domain=s.trust_domain,
+        ).start()
+        if not self.source.wait_synced(s.sync_timeout):
+            raise Timeout(
+                f"could not list the cluster's mesh objects within {s.sync_timeout:g}s",
+                hint="check the controller's RBAC and the API server's health",
+            )
+        self.source.rebuild()
+        catalog = self.source.snapshot()
+        options = ControlPlaneOptions(
+            translate=TranslateOptions(mode="cluster"),
+            host=s.ads_host,
+            port=s.ads_port,
+            controller_name=f"{labels.CONTROLLER_NAME}.{s.osm_namespace}.svc",
+            cert_validity=dt.timedelta(seconds=catalog.mesh_config.service_cert_validity_seconds),
+        )
+        self.control_plane = _TimedControlPlane(
+            self.source,
+            ca,
+            options,
+            translation=self.translation_seconds,
+            config_update=self.config_update_seconds,
+        )
+        self.control_plane.start()
+        self.adopter = BootstrapSecretAdopter(self.kube, self.source).start()
+        self._started.set()
+        log.info(
+            "osm-controller %s for mesh %s ready: ADS on :%s, HTTP on :%s",
+            osm_mesh.__version__,
+            s.mesh_name,
+            self.control_plane.port,
+            self.http.port,
+        )
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self.adopter is not None:
+            self.adopter.stop()
+        if self.control_plane is not None:
+            self.control_plane.stop()
+        if self.source is not None:
+            self.source.stop()
+        self.http.stop()
+
+    def __enter__(self) -> Controller:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

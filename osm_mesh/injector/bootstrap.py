@@ -1,0 +1,157 @@
+"""The Envoy bootstrap of an injected pod and the Secret that carries it.
+
+The bootstrap is the data-plane helper's ADS bootstrap (``osm_mesh.envoy.bootstrap``) with:
+
+- the ADS cluster resolving the controller's Service name by DNS, port 15128, mutual TLS
+  with a client certificate for the pod's ServiceAccount identity (the controller checks the
+  node id against it) and the mesh CA as trust anchor;
+- the admin interface on 127.0.0.1:15000 only (``osm proxy get`` reaches it by port-forward,
+  which arrives on loopback; nothing in the cluster network can);
+- a static listener on 0.0.0.0:15010 that serves only ``/stats/prometheus`` from the admin
+  interface, for the ``prometheus.io/port: 15010`` scrape annotation.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from osm_mesh import labels
+from osm_mesh.certs.ca import IssuedCert
+from osm_mesh.envoy import names
+from osm_mesh.envoy.bootstrap import BootstrapTLS, bootstrap, node_id
+from osm_mesh.injector.patch import BOOTSTRAP_KEY, InjectorSettings, bootstrap_secret_name
+
+METRICS_LISTENER = "prometheus-listener"
+ADMIN_CLUSTER = "envoy-admin"
+
+
+def _metrics_listener(port: int) -> dict[str, Any]:
+    return {
+        "name": METRICS_LISTENER,
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network."
+                            "http_connection_manager.v3.HttpConnectionManager",
+                            "stat_prefix": "prometheus",
+                            "route_config": {
+                                "name": "prometheus",
+                                "virtual_hosts": [
+                                    {
+                                        "name": "prometheus",
+                                        "domains": ["*"],
+                                        "routes": [
+                                            {
+                                                "match": {"path": labels.ENVOY_PROMETHEUS_PATH},
+                                                "route": {"cluster": ADMIN_CLUSTER},
+                                            }
+                                        ],
+                                    }
+                                ],
+                            },
+                            "http_filters": [
+                                {
+                                    "name": "envoy.filters.http.router",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/"
+                                        "envoy.extensions.filters.http.router.v3.Router"
+                                    },
+                                }
+                            ],
+                        },
+                    }
+                ]
+            }
+        ],
+    }
+
+
+def _admin_cluster(admin_port: int) -> dict[str, Any]:
+    return {
+        "name": ADMIN_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": ADMIN_CLUSTER,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {
+                                        "address": "127.0.0.1",
+                                        "port_value": admin_port,
+                                    }
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+
+
+def pod_bootstrap(
+    *,
+    proxy_uuid: str,
+    namespace: str,
+    service_account: str,
+    settings: InjectorSettings,
+    cert: IssuedCert,
+    admin_port: int = names.ADMIN_PORT,
+    metrics_port: int = names.PROMETHEUS_PORT,
+) -> dict[str, Any]:
+    """The bootstrap dict for one injected pod (``cert``: its identity's client cert)."""
+    ads_host, ads_port = settings.ads_address
+    config = bootstrap(
+        node_id=node_id(proxy_uuid, service_account, namespace, settings.trust_domain),
+        cluster=f"{service_account}.{namespace}",
+        ads_host=ads_host,
+        ads_port=ads_port,
+        tls=BootstrapTLS(cert_pem=cert.cert_pem, key_pem=cert.key_pem, ca_pem=cert.ca_pem),
+        admin_host="127.0.0.1",
+        admin_port=admin_port,
+        controller_san=settings.controller_host,
+        ads_dns=True,
+    )
+    static = config["static_resources"]
+    static["clusters"].append(_admin_cluster(admin_port))
+    static["listeners"] = [_metrics_listener(metrics_port)]
+    return config
+
+
+def bootstrap_secret(
+    *,
+    proxy_uuid: str,
+    namespace: str,
+    settings: InjectorSettings,
+    config: dict[str, Any],
+) -> dict[str, Any]:
+    """Secret ``envoy-bootstrap-config-<uuid>`` in the pod's namespace (key bootstrap.yaml).
+
+    JSON is YAML, so the key keeps upstream's name while the content stays exact.
+    """
+    text = json.dumps(config, indent=2, sort_keys=True)
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": bootstrap_secret_name(proxy_uuid),
+            "namespace": namespace,
+            "labels": {
+                labels.PROXY_UUID_LABEL: proxy_uuid,
+                labels.K8S_APP_NAME_LABEL: labels.K8S_APP_NAME_VALUE,
+                labels.K8S_APP_INSTANCE_LABEL: settings.mesh_name,
+            },
+        },
+        "data": {BOOTSTRAP_KEY: base64.b64encode(text.encode()).decode()},
+    }

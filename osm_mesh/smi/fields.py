@@ -1,0 +1,89 @@
+"""Field readers shared by the SMI parsers: each reports what is wrong at which path."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from osm_mesh.smi.model import (
+    ObjectRef,
+    Problem,
+)
+
+
+@dataclass
+class Ctx:
+    ref: ObjectRef
+    problems: list[Problem] = field(default_factory=list)
+
+    def error(self, path: str, message: str, hint: str = "") -> None:
+        self.problems.append(Problem("error", self.ref, path, message, hint))
+
+    def warn(self, path: str, message: str, hint: str = "") -> None:
+        self.problems.append(Problem("warning", self.ref, path, message, hint))
+
+    @property
+    def failed(self) -> bool:
+        return any(p.severity == "error" for p in self.problems)
+
+
+def mapping(ctx: Ctx, value: Any, path: str, required: bool = False) -> dict[str, Any]:
+    if value is None:
+        if required:
+            ctx.error(path, "is required", f"add {path}")
+        return {}
+    if not isinstance(value, dict):
+        ctx.error(
+            path,
+            f"must be a mapping, got {type(value).__name__}",
+            f"write {path} as key: value pairs",
+        )
+        return {}
+    return value
+
+
+def seq(ctx: Ctx, value: Any, path: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        ctx.error(path, f"must be a list, got {type(value).__name__}", f"write {path} as a list")
+        return []
+    return value
+
+
+def text(ctx: Ctx, value: Any, path: str, required: bool = True) -> str:
+    if value is None or value == "":
+        if required:
+            ctx.error(path, "is required", f"set {path}")
+        return ""
+    if not isinstance(value, str):
+        ctx.error(path, f"must be a string, got {type(value).__name__}", "quote the value")
+        return ""
+    return value
+
+
+def unknown_keys(ctx: Ctx, data: dict[str, Any], path: str, known: tuple[str, ...]) -> None:
+    # The API server prunes unknown fields silently; a typo ("source:") then means the policy
+    # quietly does less than intended, so say so.
+    for key in data:
+        if key not in known:
+            ctx.warn(
+                f"{path}.{key}" if path else key,
+                "unknown field (ignored by the API server)",
+                "known fields: " + ", ".join(known),
+            )
+
+
+def check_regex(ctx: Ctx, value: str, path: str) -> None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        ctx.error(path, f"invalid regular expression {value!r}: {exc}", "fix the regex")
+
+
+def port_number(ctx: Ctx, value: Any, path: str) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        ctx.error(path, f"invalid port {value!r}", "use an integer between 1 and 65535")
+        return None
+    return value

@@ -1,0 +1,146 @@
+"""`osm install` against the API emulator, with the real `helm` binary doing the install."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.cli.install.support import (
+    crd_names,
+    deployments,
+    helm_path_env,
+    never_ready,
+    release_secrets,
+    seed_controller,
+)
+
+pytestmark = [pytest.mark.helm, pytest.mark.slow]
+
+
+def test_article_install_enable_grafana(osm, kube_emulator, kubeconfig):
+    result = osm(["install", "--enable-grafana"], kubeconfig=kubeconfig, environ=helm_path_env())
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[-1] == "OSM installed successfully in namespace [osm-system] with mesh name [osm]"
+    # Plain progress (not a terminal): each component once it is ready.
+    for name in ("osm-controller", "osm-injector", "osm-prometheus", "osm-grafana"):
+        assert f"  {name}: ready" in lines
+    assert deployments(kube_emulator, "osm-system") == [
+        "osm-controller",
+        "osm-grafana",
+        "osm-injector",
+        "osm-prometheus",
+    ]
+    assert release_secrets(kube_emulator, "osm-system") == ["sh.helm.release.v1.osm.v1"]
+    assert "traffictargets.access.smi-spec.io" in crd_names(kube_emulator)
+    mesh_config = kube_emulator.get(
+        "config.openservicemesh.io/v1alpha2", "MeshConfig", "osm-mesh-config", "osm-system"
+    )
+    assert mesh_config["spec"]["traffic"]["enablePermissiveTrafficPolicyMode"] is True
+    controller = kube_emulator.get("apps/v1", "Deployment", "osm-controller", "osm-system")
+    assert controller["metadata"]["labels"]["enforceSingleMesh"] == "true"
+
+    # Installing it again is refused before any write.
+    kube_emulator.clear_requests()
+    again = osm(["install"], kubeconfig=kubeconfig, environ=helm_path_env())
+    assert again.exit_code == 1
+    assert again.stderr.splitlines()[0] == (
+        "Error: Mesh osm already exists in cluster. "
+        "Please specify a new mesh name using --mesh-name"
+    )
+    assert kube_emulator.writes() == []
+
+
+@pytest.mark.parametrize(
+    "existing_enforces, args, message",
+    [
+        (
+            True,
+            ["--mesh-name", "osm"],
+            "Error: Mesh osm already exists in cluster. Please specify a new mesh name using "
+            "--mesh-name",
+        ),
+        (
+            True,
+            ["--mesh-name", "m2", "--osm-namespace", "other"],
+            "Error: Cannot install mesh [m2]. Existing mesh [osm] enforces single mesh cluster.",
+        ),
+        (
+            False,
+            ["--mesh-name", "m2"],
+            "Error: Namespace osm-system has an osm controller. Please specify a new namespace "
+            "using --osm-namespace",
+        ),
+        (
+            False,
+            ["--mesh-name", "m2", "--osm-namespace", "other"],
+            "Error: Meshes already exist in cluster. Cannot enforce single mesh cluster.",
+        ),
+    ],
+)
+def test_existing_mesh_refused_without_writes(
+    osm, kube_emulator, kubeconfig, existing_enforces, args, message
+):
+    seed_controller(kube_emulator, "osm", "osm-system", enforce_single_mesh=existing_enforces)
+    kube_emulator.clear_requests()
+    result = osm(["install", *args], kubeconfig=kubeconfig, environ=helm_path_env())
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == message
+    assert kube_emulator.writes() == []
+
+
+def test_second_mesh_without_single_mesh_enforcement(osm, kube_emulator, kubeconfig):
+    seed_controller(kube_emulator, "osm", "osm-system", enforce_single_mesh=False)
+    result = osm(
+        [
+            "install",
+            "--mesh-name",
+            "m2",
+            "--osm-namespace",
+            "m2-system",
+            "--enforce-single-mesh=false",
+        ],
+        kubeconfig=kubeconfig,
+        environ=helm_path_env(),
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        "OSM installed successfully in namespace [m2-system] with mesh name [m2]"
+    )
+    controller = kube_emulator.get("apps/v1", "Deployment", "osm-controller", "m2-system")
+    assert controller["metadata"]["labels"]["meshName"] == "m2"
+    assert "enforceSingleMesh" not in controller["metadata"]["labels"]
+
+
+def test_timeout_says_what_is_not_ready_and_why(osm, kube_emulator, kubeconfig):
+    never_ready(kube_emulator, "osm-system", "osm-controller", "ImagePullBackOff")
+    result = osm(["install", "--timeout", "2s"], kubeconfig=kubeconfig, environ=helm_path_env())
+    assert result.exit_code == 1
+    err = result.stderr
+    assert "Error: timed out after 2s: not ready: osm-controller (0/1 ready)" in err
+    assert "timed out waiting for the condition" not in err
+    assert "ImagePullBackOff" in err  # the container's waiting reason
+    assert "pod osm-controller-" in err
+    assert "osm mesh upgrade" in err  # what to do next
+    # Without --atomic the release stays for the user to fix or remove.
+    assert release_secrets(kube_emulator, "osm-system") == ["sh.helm.release.v1.osm.v1"]
+
+
+def test_atomic_rolls_back_a_failed_install(osm, kube_emulator, kubeconfig):
+    never_ready(kube_emulator, "osm-system", "osm-injector", "ErrImagePull")
+    result = osm(
+        ["install", "--timeout", "1s", "--atomic"], kubeconfig=kubeconfig, environ=helm_path_env()
+    )
+    assert result.exit_code == 1
+    assert "not ready: osm-injector (0/1 ready)" in result.stderr
+    assert "The release was uninstalled (--atomic)" in result.stderr
+    assert deployments(kube_emulator, "osm-system") == []
+    assert release_secrets(kube_emulator, "osm-system") == []
+
+
+def test_progress_on_a_terminal(osm, kube_emulator, kubeconfig):
+    result = osm(["install"], kubeconfig=kubeconfig, environ=helm_path_env(), tty=True)
+    assert result.exit_code == 0, result.stderr
+    assert "osm-controller" in result.stderr and "1/1 ready" in result.stderr
+    assert "OSM installed successfully in namespace [osm-system] with mesh name [osm]" in (
+        result.stderr
+    )

@@ -1,0 +1,13 @@
+"""Clients for the emulator's own tests: the real kubernetes client, as the CLI builds it."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def kube(kubeconfig):
+    """osm_mesh.kube.client.Kube on the emulator (timeouts and all, like the CLI)."""
+    from osm_mesh.kube.client import connect
+
+    return connect(str(kubeconfig))

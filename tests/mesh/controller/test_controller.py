@@ -1,0 +1,185 @@
+"""The controller's components in-process against the API emulator."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+
+import pytest
+
+import osm_mesh
+from osm_mesh.catalog.model import Identity
+from osm_mesh.controller.app import Controller
+from osm_mesh.errors import Timeout
+from osm_mesh.kube.client import connect
+from osm_mesh.kube.meshes import parse_smi_versions
+from tests.cli import kube_seed
+from tests.mesh.controller.conftest import POD_UUID, http_get, seed_mesh, settings, smi_object
+
+
+def test_creates_the_ca_secret_once_and_reuses_it(controller, kube_emulator, kubeconfig):
+    assert controller.ca_origin == "created"
+    secret = kube_emulator.get("v1", "Secret", "osm-ca-bundle", "osm-system")
+    assert set(secret["data"]) == {"ca.crt", "private.key"}
+    assert secret["metadata"]["labels"]["app"] == "osm-controller"
+    assert controller.control_plane is not None
+    first_ca = controller.control_plane.ca.cert_pem
+
+    again = Controller(connect(str(kubeconfig)), settings()).start()
+    try:
+        assert again.ca_origin == "loaded"
+        assert again.control_plane is not None
+        assert again.control_plane.ca.cert_pem == first_ca
+    finally:
+        again.stop()
+    creates = [r for r in kube_emulator.writes() if r.path.endswith("/secrets")]
+    assert len(creates) == 1
+
+
+def test_http_endpoints(controller):
+    port = controller.http.port
+    status, ctype, body = http_get(port, "/version")
+    assert status == 200 and ctype == "application/json"
+    assert json.loads(body) == {
+        "version": osm_mesh.__version__,
+        "git_commit": osm_mesh.GIT_COMMIT,
+        "build_date": osm_mesh.BUILD_DATE,
+    }
+    status, _, body = http_get(port, "/smi/version")
+    assert status == 200
+    # The shape `osm mesh list` parses.
+    assert parse_smi_versions(json.loads(body)) == {
+        "HTTPRouteGroup": "v1alpha4",
+        "TCPRoute": "v1alpha4",
+        "UDPRoute": "v1alpha4",
+        "TrafficSplit": "v1alpha4",
+        "TrafficTarget": "v1alpha3",
+    }
+    assert http_get(port, "/health/ready")[:1] == (200,)
+    assert http_get(port, "/health/alive")[:1] == (200,)
+    assert http_get(port, "/nope")[0] == 404
+    status, ctype, metrics = http_get(port, "/metrics")
+    assert status == 200 and ctype.startswith("text/plain")
+    values = {
+        line.split()[0]: float(line.split()[1])
+        for line in metrics.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["osm_proxies_connected"] == 0
+    assert values["osm_catalog_version"] >= 1
+    assert "osm_translation_seconds_count" in values
+    assert "osm_proxy_nacks" in values
+    assert "osm_kube_watch_errors_total" in values
+
+    controller.stop()  # a stopping controller leaves the Service's endpoints at once
+    assert controller.readiness() == (False, "shutting down")
+
+
+def test_catalog_holds_the_monitored_namespace_only(controller):
+    assert controller.source is not None
+    catalog = controller.source.snapshot()
+    assert catalog.monitored_namespaces == frozenset({"bookstore"})
+    assert [str(s) for s in catalog.services] == ["bookstore/bookstore"]
+    (pod,) = catalog.pods
+    assert (pod.name, pod.ip, pod.proxy_uuid) == ("bookstore-0", "10.244.1.7", POD_UUID)
+    assert catalog.service_accounts == (Identity("bookstore", "bookstore"),)
+    assert catalog.permissive is False  # from the MeshConfig in osm-system
+    assert catalog.mesh_config.service_cert_validity_seconds == 3600
+    assert [(e.ip, e.port) for e in catalog.endpoints(catalog.services[0], 14001)] == [
+        ("10.244.1.7", 14001)
+    ]
+
+
+def test_policy_changes_reach_the_catalog(controller, kubeconfig):
+    source = controller.source
+    assert source is not None
+    kube = connect(str(kubeconfig))
+    target = smi_object(
+        "access.smi-spec.io/v1alpha3",
+        "TrafficTarget",
+        "bookbuyer-to-bookstore",
+        "bookstore",
+        {
+            "destination": {"kind": "ServiceAccount", "name": "bookstore", "namespace": "bookstore"},
+            "sources": [{"kind": "ServiceAccount", "name": "bookbuyer", "namespace": "bookbuyer"}],
+            "rules": [{"kind": "HTTPRouteGroup", "name": "bookstore-routes", "matches": ["buy"]}],
+        },
+    )
+    version = source.version
+    started = time.monotonic()
+    kube.custom.create_namespaced_custom_object(
+        "access.smi-spec.io", "v1alpha3", "bookstore", "traffictargets", target
+    )
+    assert source.wait_for_change(version, timeout=10)
+    deadline = time.monotonic() + 10
+    while not source.snapshot().traffic_targets and time.monotonic() < deadline:
+        source.wait_for_change(source.version, timeout=1)
+    elapsed = time.monotonic() - started
+    (tt,) = source.snapshot().traffic_targets
+    assert (tt.name, tt.destination.name, tt.sources[0].name) == (
+        "bookbuyer-to-bookstore",
+        "bookstore",
+        "bookbuyer",
+    )
+    assert elapsed < 5, f"a watch event took {elapsed:.2f}s to reach the catalog"
+
+    version = source.version
+    kube.custom.delete_namespaced_custom_object(
+        "access.smi-spec.io", "v1alpha3", "bookstore", "traffictargets", "bookbuyer-to-bookstore"
+    )
+    assert source.wait_for_change(version, timeout=10)
+    assert source.snapshot().traffic_targets == ()
+    # A namespace joining the mesh brings its objects along.
+    kube.core.patch_namespace(
+        "plain", {"metadata": {"labels": {"openservicemesh.io/monitored-by": "osm"}}}
+    )
+    deadline = time.monotonic() + 10
+    while "plain" not in source.snapshot().monitored_namespaces and time.monotonic() < deadline:
+        source.wait_for_change(source.version, timeout=1)
+    assert {str(s) for s in source.snapshot().services} == {"bookstore/bookstore", "plain/bookstore"}
+
+
+def test_no_list_permission_fails_start_with_a_hint(kube_emulator, kubeconfig):
+    seed_mesh(kube_emulator)
+    kube_emulator.forbid("list", "pods")
+    controller = Controller(connect(str(kubeconfig)), settings(sync_timeout=1.0))
+    with pytest.raises(Timeout, match="could not list") as info:
+        controller.start()
+    controller.stop()
+    assert "RBAC" in (info.value.hint or "")
+    assert controller.source is not None and controller.source.errors >= 1
+
+
+def test_osm_version_and_mesh_list_read_the_real_controller(osm, controller, kube_emulator, kubeconfig):
+    """The CLI reaches this controller's :9091 through the API server's pod proxy."""
+    pod = kube_seed.mesh(kube_emulator, "osm", "osm-system", osm_mesh.__version__, serve=False)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def forward(method: str, path: str, headers: dict, body: bytes) -> tuple:
+        url = f"http://127.0.0.1:{controller.http.port}/{path.lstrip('/')}"
+        with opener.open(urllib.request.Request(url, method=method), timeout=5) as resp:
+            return resp.status, {"Content-Type": resp.headers["Content-Type"]}, resp.read()
+
+    kube_emulator.serve_pod_proxy("osm-system", pod, 9091, forward)
+    result = osm(["version", "-o", "json"], kubeconfig=kubeconfig)
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["meshes"] == [
+        {
+            "meshName": "osm",
+            "meshNamespace": "osm-system",
+            "version": osm_mesh.__version__,
+            "gitCommit": osm_mesh.GIT_COMMIT,
+            "buildDate": osm_mesh.BUILD_DATE,
+        }
+    ]
+    listed = osm(["mesh", "list", "-o", "json"], kubeconfig=kubeconfig)
+    assert listed.exit_code == 0, listed.stderr
+    (mesh,) = json.loads(listed.stdout)
+    assert mesh["smiSupported"] == {
+        "HTTPRouteGroup": "v1alpha4",
+        "TCPRoute": "v1alpha4",
+        "TrafficSplit": "v1alpha4",
+        "TrafficTarget": "v1alpha3",
+        "UDPRoute": "v1alpha4",
+    }

@@ -1,0 +1,254 @@
+"""The injector over real HTTPS against the API emulator: registration, AdmissionReviews,
+bootstrap Secrets, dry runs, refusals."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import socket
+import ssl
+
+import pytest
+from cryptography import x509
+
+from osm_mesh.certs.ca import CertificateAuthority, uri_sans
+from osm_mesh.controller.ca import ensure_ca
+from osm_mesh.errors import Timeout
+from osm_mesh.injector.patch import InjectorSettings
+from osm_mesh.injector.service import InjectorService, InjectorServiceSettings
+from osm_mesh.kube.client import connect
+from tests.emulator.patch import json_patch
+
+SERVICE_HOST = "osm-injector.osm-system.svc"
+
+
+def seed(emu) -> None:
+    emu.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "osm-system"}})
+    emu.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": "bookstore",
+                "labels": {"openservicemesh.io/monitored-by": "osm"},
+                "annotations": {"openservicemesh.io/sidecar-injection": "enabled"},
+            },
+        }
+    )
+    emu.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "plain"}})
+
+
+def make_service(kube, **kw) -> InjectorService:
+    settings = InjectorServiceSettings(
+        injector=InjectorSettings(mesh_name="osm", osm_namespace="osm-system"),
+        webhook_host="127.0.0.1",
+        webhook_port=0,
+        http_host="127.0.0.1",
+        http_port=0,
+        **kw,
+    )
+    return InjectorService(kube, settings)
+
+
+@pytest.fixture
+def injector(kube_emulator, kubeconfig):
+    seed(kube_emulator)
+    kube = connect(str(kubeconfig))
+    ensure_ca(kube, "osm-system", mesh_name="osm")  # what the controller does at start
+    service = make_service(kube).start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def review(namespace: str, pod: dict, *, dry_run: bool = False, uid: str = "req-1") -> dict:
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": namespace,
+            "operation": "CREATE",
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": pod,
+            "oldObject": None,
+            "dryRun": dry_run,
+        },
+    }
+
+
+def a_pod(annotations: dict | None = None) -> dict:
+    # As the API server sends it for a ReplicaSet's pod: generateName, no name, no uid yet.
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": "bookstore-5d9c7-",
+            "labels": {"app": "bookstore"},
+            "annotations": annotations or {},
+        },
+        "spec": {
+            "serviceAccountName": "bookstore",
+            "containers": [{"name": "bookstore", "image": "openservicemesh/bookstore:v1.2.0"}],
+        },
+    }
+
+
+def post(port: int, ca_pem: bytes, body: bytes) -> tuple[int, bytes]:
+    """POST over TLS to 127.0.0.1, verifying the certificate as the API server would: by the
+    Service's DNS name, against the caBundle it was given."""
+    context = ssl.create_default_context(cadata=ca_pem.decode())
+    conn = http.client.HTTPSConnection(SERVICE_HOST, port, timeout=10)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    # As http.client (and Go's net/http, the API server's client) would: no Nagle delay.
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    conn.sock = context.wrap_socket(raw, server_hostname=SERVICE_HOST)
+    try:
+        conn.request(
+            "POST", "/mutate-pod-creation", body=body, headers={"Content-Type": "application/json"}
+        )
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def registered_ca(emu) -> bytes:
+    config = emu.get(
+        "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "osm-webhook-osm"
+    )
+    assert config is not None
+    return base64.b64decode(config["webhooks"][0]["clientConfig"]["caBundle"])
+
+
+def test_registers_the_webhook_configuration(injector, kube_emulator):
+    config = kube_emulator.get(
+        "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "osm-webhook-osm"
+    )
+    (hook,) = config["webhooks"]
+    assert hook["clientConfig"]["service"] == {
+        "name": "osm-injector",
+        "namespace": "osm-system",
+        "path": "/mutate-pod-creation",
+        "port": 9090,
+    }
+    assert hook["failurePolicy"] == "Fail"
+    assert hook["sideEffects"] == "NoneOnDryRun"
+    assert hook["timeoutSeconds"] == 20
+    assert hook["rules"][0]["operations"] == ["CREATE"]
+    assert hook["rules"][0]["resources"] == ["pods"]
+    selector = hook["namespaceSelector"]
+    assert selector["matchLabels"] == {"openservicemesh.io/monitored-by": "osm"}
+    expressions = {e["key"]: e for e in selector["matchExpressions"]}
+    assert expressions["openservicemesh.io/ignore"]["operator"] == "DoesNotExist"
+    assert expressions["control-plane"]["operator"] == "DoesNotExist"
+    assert expressions["kubernetes.io/metadata.name"]["values"] == ["osm-system"]
+    assert config["metadata"]["labels"]["app"] == "osm-injector"
+    secret = kube_emulator.get("v1", "Secret", "osm-ca-bundle", "osm-system")
+    assert registered_ca(kube_emulator) == base64.b64decode(secret["data"]["ca.crt"])
+
+
+def test_injects_a_pod_and_creates_its_bootstrap_secret(injector, kube_emulator):
+    ca_pem = registered_ca(kube_emulator)
+    status, body = post(injector.webhook_port, ca_pem, json.dumps(review("bookstore", a_pod())).encode())
+    assert status == 200
+    answer = json.loads(body)
+    assert answer["apiVersion"] == "admission.k8s.io/v1"
+    assert answer["kind"] == "AdmissionReview"
+    response = answer["response"]
+    assert response["uid"] == "req-1"
+    assert response["allowed"] is True
+    assert response["patchType"] == "JSONPatch"
+    patched = json_patch(a_pod(), json.loads(base64.b64decode(response["patch"])))
+    proxy_uuid = patched["metadata"]["labels"]["osm-proxy-uuid"]
+    assert [c["name"] for c in patched["spec"]["containers"]] == ["bookstore", "envoy"]
+
+    secret = kube_emulator.get("v1", "Secret", f"envoy-bootstrap-config-{proxy_uuid}", "bookstore")
+    assert secret is not None
+    assert secret["metadata"]["labels"]["osm-proxy-uuid"] == proxy_uuid
+    bootstrap = json.loads(base64.b64decode(secret["data"]["bootstrap.yaml"]))
+    assert bootstrap["node"]["id"] == f"{proxy_uuid}.sidecar.bookstore.bookstore.cluster.local"
+    assert bootstrap["admin"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 15000,
+    }
+    (ads,) = [c for c in bootstrap["static_resources"]["clusters"] if c["name"] == "osm-controller"]
+    assert ads["type"] == "LOGICAL_DNS"
+    endpoint = ads["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]
+    assert endpoint["address"]["socket_address"] == {
+        "address": "osm-controller.osm-system.svc",
+        "port_value": 15128,
+    }
+    tls = ads["transport_socket"]["typed_config"]["common_tls_context"]
+    client_pem = tls["tls_certificates"][0]["certificate_chain"]["inline_string"].encode()
+    assert uri_sans(client_pem) == ["spiffe://cluster.local/ns/bookstore/sa/bookstore"]
+    # The client certificate is signed by the mesh CA the bootstrap trusts.
+    trusted = tls["validation_context"]["trusted_ca"]["inline_string"].encode()
+    assert trusted == ca_pem
+    x509.load_pem_x509_certificate(client_pem).verify_directly_issued_by(
+        x509.load_pem_x509_certificate(ca_pem)
+    )
+    (metrics,) = bootstrap["static_resources"]["listeners"]
+    assert metrics["address"]["socket_address"]["port_value"] == 15010
+
+
+def test_a_dry_run_has_no_side_effects(injector, kube_emulator):
+    before = len(kube_emulator.list("v1", "Secret", "bookstore"))
+    body = json.dumps(review("bookstore", a_pod(), dry_run=True)).encode()
+    status, answer = post(injector.webhook_port, registered_ca(kube_emulator), body)
+    response = json.loads(answer)["response"]
+    assert status == 200 and response["allowed"] and response["patchType"] == "JSONPatch"
+    assert len(kube_emulator.list("v1", "Secret", "bookstore")) == before
+
+
+def test_pods_outside_the_mesh_pass_unchanged(injector, kube_emulator):
+    body = json.dumps(review("plain", a_pod({"openservicemesh.io/sidecar-injection": "enabled"})))
+    status, answer = post(injector.webhook_port, registered_ca(kube_emulator), body.encode())
+    assert status == 200
+    assert json.loads(answer)["response"] == {"uid": "req-1", "allowed": True}
+    assert kube_emulator.list("v1", "Secret", "plain") == []
+
+
+def test_an_unusable_annotation_refuses_the_pod_with_a_reason(injector, kube_emulator):
+    pod = a_pod({"openservicemesh.io/sidecar-injection": "sometimes"})
+    body = json.dumps(review("bookstore", pod)).encode()
+    status, answer = post(injector.webhook_port, registered_ca(kube_emulator), body)
+    response = json.loads(answer)["response"]
+    assert status == 200
+    assert response["allowed"] is False
+    assert "sidecar-injection='sometimes' is not valid" in response["status"]["message"]
+    assert injector.injector.counters.refused == 1
+
+
+def test_garbage_is_a_400_and_an_untrusted_ca_fails_the_handshake(injector, kube_emulator):
+    status, body = post(injector.webhook_port, registered_ca(kube_emulator), b"{not json")
+    assert status == 400 and b"not JSON" in body
+    other = CertificateAuthority.create()
+    with pytest.raises(ssl.SSLCertVerificationError):
+        post(injector.webhook_port, other.cert_pem, b"{}")
+
+
+def test_a_restart_updates_the_registration_in_place(injector, kube_emulator, kubeconfig):
+    second = make_service(connect(str(kubeconfig))).start()
+    try:
+        configs = kube_emulator.list("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
+        assert [c["metadata"]["name"] for c in configs] == ["osm-webhook-osm"]
+        methods = [
+            r.method for r in kube_emulator.writes() if "mutatingwebhookconfigurations" in r.path
+        ]
+        assert methods == ["POST", "PUT"]
+    finally:
+        second.stop()
+
+
+def test_without_a_ca_the_injector_gives_up_with_a_hint(kube_emulator, kubeconfig):
+    seed(kube_emulator)
+    service = make_service(connect(str(kubeconfig)), ca_wait_seconds=0.3)
+    with pytest.raises(Timeout, match="osm-ca-bundle") as info:
+        service.start()
+    service.stop()
+    assert "osm-controller" in (info.value.hint or "")
