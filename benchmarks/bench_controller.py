@@ -52,11 +52,12 @@ def run() -> list[Result]:
         kubeconfig = emu.write_kubeconfig(Path(tmp.name) / "kubeconfig")
         kube = connect(str(kubeconfig))
         kube.core.patch_namespace(
-            "ns0", {"metadata": {"annotations": {"openservicemesh.io/sidecar-injection": "enabled"}}}
+            "ns0",
+            {"metadata": {"annotations": {"openservicemesh.io/sidecar-injection": "enabled"}}},
         )
 
         start = time.perf_counter()
-        kube.core.list_pod_for_all_namespaces(_preload_content=False).data
+        assert kube.core.list_pod_for_all_namespaces(_preload_content=False).data
         list_pods = time.perf_counter() - start
         settings = ControllerSettings(
             ads_host="127.0.0.1", ads_port=0, http_host="127.0.0.1", http_port=0

@@ -49,8 +49,8 @@ def _median_wall(cmd: list[str], stdin: str | None = None, runs: int = RUNS) -> 
 
 def run() -> list[Result]:
     from osm_mesh.helm import lifecycle
-    from osm_mesh.helm.chart import load_chart
     from osm_mesh.helm.client import HelmClient
+    from osm_mesh.helm.location import load_chart
 
     os.environ["PATH"] = _env()["PATH"]
     options = lifecycle.InstallOptions(addons={"grafana": True, "prometheus": None, "jaeger": None})

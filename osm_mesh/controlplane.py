@@ -274,7 +274,12 @@ class ControlPlane:
             return  # a newer stream of the same proxy took over
         with self._lock:
             # The snapshot stays in the cache so a reconnecting proxy is answered at once.
-            self._proxies.pop(node_text, None)
+            proxy = self._proxies.pop(node_text, None)
+            if proxy is not None and all(
+                p.identity != proxy.identity for p in self._proxies.values()
+            ):
+                # Nobody holds this identity's certificate any more: stop renewing it.
+                self.certs.forget(proxy.identity)
 
     def _regenerate_loop(self) -> None:
         while not self._stopping.is_set():

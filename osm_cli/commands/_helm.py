@@ -111,8 +111,30 @@ def helm_client(app: AppContext, *, offline: bool = False) -> HelmClient:
     from osm_mesh.helm.client import HelmClient
 
     settings = app.settings
+    _log_helm_commands(app)
     return HelmClient(
         kubeconfig=None if offline else settings.kubeconfig,
         context=None if offline else settings.context,
         environ=app.env.environ,
     )
+
+
+def _log_helm_commands(app: AppContext) -> None:
+    """--verbose: pyhelm3's "running command: helm ..." lines as [debug] lines (and, without
+    it, no handler left over from an earlier invocation in the same process)."""
+    import logging
+
+    class ToDebug(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            app.debug(record.getMessage())
+
+    logger = logging.getLogger("pyhelm3")
+    logger.setLevel(logging.INFO)
+    # One invocation's handler at a time (tests run many invocations in one process).
+    for old in [h for h in logger.handlers if getattr(h, "osm_verbose", False)]:
+        logger.removeHandler(old)
+    if not app.settings.verbose:
+        return
+    handler = ToDebug()
+    handler.osm_verbose = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)

@@ -11,7 +11,7 @@ from osm_cli.commands.local.view import make_observer, wait_until_interrupted
 from osm_cli.context import AppContext, app_context
 from osm_cli.output import OutputFormat, OutputOption, Table, emit
 
-app = typer.Typer()
+app = typer.Typer(add_completion=False)
 
 
 class Scenario(StrEnum):
@@ -25,7 +25,7 @@ class Scenario(StrEnum):
     "access: frontend -> api denied in SMI mode, allowed once the TrafficTarget is applied. "
     "canary: requests through the 90/10 TrafficSplit, counted per backend.\n\n"
     "-o json prints one object: {scenario, steps} (access), {scenario, requests, backends, "
-    "errors} (canary) or {scenario: all, results: [access, canary]}, plus ok, seconds and "
+    "errors} (canary) or {scenario: all, results: (access, canary)}, plus ok, seconds and "
     "details documented in docs/local-mesh.md. Exits 1 when the mesh did not behave as the "
     "article describes."
 )
@@ -59,11 +59,11 @@ def demo(
             wait_until_interrupted(app_ctx, run.meshes)
     finally:
         for mesh in run.meshes:
-            mesh.stop()
+            mesh.stop(failed=not run.ok)
     if not run.ok:
         raise MeshError(
             "the mesh did not behave as the article describes (see the results above)",
-            hint="Run again with --verbose; sidecar logs are kept when a step fails.",
+            hint=f"Logs of the apps and sidecars: {', '.join(run.kept)}",
         )
 
 

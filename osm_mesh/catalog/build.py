@@ -205,6 +205,8 @@ def build_catalog(
             and (mesh_name is None or lab[labels.MONITORED_BY_LABEL] == mesh_name)
             and lab.get(labels.IGNORE_LABEL) != labels.IGNORE_LABEL_VALUE
         }
+    elif isinstance(monitored, str):
+        in_mesh = {monitored}  # one namespace, not its characters
     else:
         in_mesh = set(monitored)
 

@@ -39,6 +39,7 @@ log = logging.getLogger("osm_mesh.catalog.kube_watch")
 WATCH_TIMEOUT_S = 300
 RESYNC_S = 600.0
 RETRY_S = 2.0
+MAX_RETRY_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,57 @@ class Kind:
     api_version: str
     lister: Callable[..., Any]
     args: tuple[Any, ...] = ()
+
+
+# Ten watch streams hold a connection each for minutes; the default pool (5 per CPU) would
+# leave every other call opening and discarding connections.
+POOL_SIZE = 32
+
+
+def resilient_client(kube: Any) -> Any:
+    """The same cluster and credentials, set up for a long-running process: a pool that fits
+    the watches, and one retry of idempotent requests whose pooled connection turned out to
+    be closed (servers end watch connections; the CLI's fail-fast client has no retries)."""
+    import copy
+
+    from urllib3.util.retry import Retry
+
+    from osm_mesh.kube.client import Kube, TimeoutApiClient
+
+    api_client = getattr(kube, "api_client", None)
+    configuration = getattr(api_client, "configuration", None)
+    if configuration is None or getattr(kube, "resilient", False):
+        return kube
+    configuration = copy.copy(configuration)
+    configuration.connection_pool_maxsize = max(
+        configuration.connection_pool_maxsize or 0, POOL_SIZE
+    )
+    configuration.retries = Retry(
+        total=2,
+        connect=1,
+        read=1,
+        status=0,
+        other=0,
+        allowed_methods={"GET"},
+        raise_on_status=False,
+    )
+    timeout = getattr(api_client, "default_timeout", (3.0, 20.0))
+    wrapped = Kube(
+        TimeoutApiClient(configuration, timeout), getattr(kube, "default_namespace", None)
+    )
+    wrapped.resilient = True  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _short(exc: Exception) -> str:
+    """The API server's message for API errors, the exception text otherwise."""
+    from osm_mesh.kube.errors import status_message
+
+    message = status_message(getattr(exc, "body", None))
+    if message:
+        return message
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 class _Gone(Exception):
@@ -90,7 +142,7 @@ class KubeSource(SnapshotSource):
         trust_domain: str | None = None,
     ) -> None:
         super().__init__()
-        self.kube = kube
+        self.kube = resilient_client(kube)
         self.mesh_name = mesh_name
         self.osm_namespace = osm_namespace
         self.mesh_config_name = mesh_config_name
@@ -211,6 +263,7 @@ class KubeSource(SnapshotSource):
         self._informer(resolve, name)
 
     def _informer(self, resolve: Callable[[], Kind | None], name: str | None = None) -> None:
+        failures = 0
         while not self._stop.is_set():
             kind: Kind | None = None
             try:
@@ -221,6 +274,7 @@ class KubeSource(SnapshotSource):
                     self._stop.wait(min(self.resync_seconds, 30.0))
                     continue
                 rv = self._list(kind)
+                failures = 0
                 deadline = time.monotonic() + self.resync_seconds
                 while not self._stop.is_set() and time.monotonic() < deadline:
                     rv = self._watch(kind, rv, deadline)
@@ -230,8 +284,16 @@ class KubeSource(SnapshotSource):
                 if self._stop.is_set():
                     return
                 self.errors += 1
-                log.warning("watching %s failed (%s); retrying", name or (kind and kind.kind), exc)
-                self._stop.wait(RETRY_S)
+                failures += 1
+                # Back off (2 s doubling to 60 s) so a missing permission is not a log flood.
+                delay = min(RETRY_S * 2 ** (failures - 1), MAX_RETRY_S)
+                log.warning(
+                    "watching %s failed (%s); retrying in %gs",
+                    name or (kind and kind.kind),
+                    _short(exc),
+                    delay,
+                )
+                self._stop.wait(delay)
 
     def _list(self, kind: Kind) -> str:
         response = kind.lister(*kind.args, _preload_content=False, _request_timeout=(3.0, 60.0))
@@ -280,6 +342,9 @@ class KubeSource(SnapshotSource):
         finally:
             with self._lock:
                 self._responses.pop(kind.kind, None)
+            # Never reuse a connection that carried a watch: the server may close it at the
+            # end of the stream, and the next request on it would fail (no retries here).
+            response.close()
             response.release_conn()
         return rv
 
@@ -306,6 +371,11 @@ class KubeSource(SnapshotSource):
         return rv
 
     # -- catalog ----------------------------------------------------------------------------
+    def raw(self, kind: str) -> list[dict[str, Any]]:
+        """The watched objects of one kind as the API server sent them (don't modify)."""
+        with self._lock:
+            return list(self._objects.get(kind, {}).values())
+
     def objects(self) -> list[dict[str, Any]]:
         with self._lock:
             out: list[dict[str, Any]] = []

@@ -151,6 +151,17 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
             )
             continue
         docs, problems = parse_documents(text, str(path))
+        if not docs and not problems:
+            problems.append(
+                Problem(
+                    "warning",
+                    None,
+                    "",
+                    "no Kubernetes objects in this file",
+                    "remove the file or add the objects it should hold",
+                    file=str(path),
+                )
+            )
         result.documents.extend(docs)
         result.problems.extend(problems)
     return result

@@ -104,6 +104,8 @@ class FileSource(SnapshotSource):
         mesh_config: MeshConfig | None = None,
     ) -> None:
         super().__init__()
+        # Serializes changes: each builds on the previous state and publishes in order.
+        self._changing = threading.RLock()
         self.paths = [Path(p) for p in paths]
         self.monitored = monitored if isinstance(monitored, str | None) else tuple(monitored)
         self.mesh_name = mesh_name
@@ -137,39 +139,44 @@ class FileSource(SnapshotSource):
 
     def reload(self) -> Catalog:
         """Re-read every path and publish a new snapshot."""
-        result = load_paths(self.paths) if self.paths else None
-        self._file_docs = result.documents if result else []
-        self._load_problems = result.problems if result else []
-        return self._rebuild()
+        with self._changing:
+            result = load_paths(self.paths) if self.paths else None
+            self._file_docs = result.documents if result else []
+            self._load_problems = result.problems if result else []
+            return self._rebuild()
 
     def apply(self, objects: Iterable[dict[str, Any]]) -> Catalog:
         """Create or replace objects (like ``kubectl apply``) and publish a new snapshot."""
-        for obj in objects:
-            self._overlay[object_key(obj)] = obj
-        return self._rebuild()
+        with self._changing:
+            for obj in objects:
+                self._overlay[object_key(obj)] = obj
+            return self._rebuild()
 
     def delete(self, kind: str, name: str, namespace: str | None = None) -> Catalog:
         """Remove every object of that kind/name/namespace (files and in-memory)."""
-        ns = namespace or ("" if kind == "Namespace" else "default")
+        with self._changing:
+            ns = namespace or ("" if kind == "Namespace" else "default")
 
-        def match(key: tuple[str, str, str, str]) -> bool:
-            return key[1:] == (kind, ns, name)
+            def match(key: tuple[str, str, str, str]) -> bool:
+                return key[1:] == (kind, ns, name)
 
-        self._overlay = {k: v for k, v in self._overlay.items() if not match(k)}
-        self._file_docs = [d for d in self._file_docs if not match(object_key(d.obj))]
-        return self._rebuild()
+            self._overlay = {k: v for k, v in self._overlay.items() if not match(k)}
+            self._file_docs = [d for d in self._file_docs if not match(object_key(d.obj))]
+            return self._rebuild()
 
     def replace_objects(
         self, objects: Iterable[dict[str, Any]], *, keep_files: bool = True
     ) -> Catalog:
         """Replace all in-memory objects (and the file objects too unless ``keep_files``)."""
-        self._overlay = {object_key(o): o for o in objects}
-        if not keep_files:
-            self._file_docs = []
-            self._load_problems = []
-        return self._rebuild()
+        with self._changing:
+            self._overlay = {object_key(o): o for o in objects}
+            if not keep_files:
+                self._file_docs = []
+                self._load_problems = []
+            return self._rebuild()
 
     def set_pod_ip(self, pod_ip: PodIpHook | None) -> Catalog:
         """Change the pod-IP hook (the local mesh calls this once addresses are allocated)."""
-        self.pod_ip = pod_ip
-        return self._rebuild()
+        with self._changing:
+            self.pod_ip = pod_ip
+            return self._rebuild()

@@ -24,10 +24,10 @@ from prometheus_client import Histogram
 
 import osm_mesh
 from osm_mesh import labels
-from osm_mesh.catalog.kube_watch import RESYNC_S, KubeSource
+from osm_mesh.catalog.kube_watch import RESYNC_S, KubeSource, resilient_client
+from osm_mesh.controller.adopt import BootstrapSecretAdopter
 from osm_mesh.controller.ca import ensure_ca
 from osm_mesh.controller.http import HttpServer, Reply
-from osm_mesh.controller.adopt import BootstrapSecretAdopter
 from osm_mesh.controller.metrics import SECONDS_BUCKETS, Metrics, NackTally, control_plane_values
 from osm_mesh.controlplane import ControlPlane, ControlPlaneOptions
 from osm_mesh.envoy.translate import TranslateOptions
@@ -113,13 +113,17 @@ class _TimedControlPlane(ControlPlane):
             if pending is None or not self.connected():
                 continue
             generation, start = pending
-            if self.wait_converged(generation, timeout=30.0):
-                self._config_update.observe(time.perf_counter() - start)
+            deadline = start + 30.0
+            # Short waits so stop() is never held up by a proxy that does not answer.
+            while not self._stopping.is_set() and time.perf_counter() < deadline:
+                if self.wait_converged(generation, timeout=1.0):
+                    self._config_update.observe(time.perf_counter() - start)
+                    break
 
 
 class Controller:
     def __init__(self, kube: Any, settings: ControllerSettings | None = None) -> None:
-        self.kube = kube
+        self.kube = resilient_client(kube)
         self.settings = settings or ControllerSettings()
         self.metrics = Metrics()
         self.nacks = NackTally()

@@ -101,9 +101,10 @@ def wait_for_ca(
         ca = _read(kube, namespace, name)
         if ca is not None:
             return ca
-        if time.monotonic() >= deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             raise Timeout(
                 f"Secret {namespace}/{name} with the mesh CA did not appear in {timeout:g}s",
                 hint="check that osm-controller is running: it creates the CA",
             )
-        time.sleep(interval)
+        time.sleep(min(interval, remaining))

@@ -103,7 +103,7 @@ def run(build: Callable[[], Service], name: str, stop_event: threading.Event | N
         _stop_quietly(service, log)
         return 1
     except Exception as exc:
-        log.error("%s could not start: %s: %s", name, type(exc).__name__, exc)
+        log.error("%s could not start: %s", name, _describe(exc))
         log.debug("start failure", exc_info=True)
         _stop_quietly(service, log)
         return 1
@@ -111,6 +111,18 @@ def run(build: Callable[[], Service], name: str, stop_event: threading.Event | N
     service.stop()
     log.info("%s stopped", name)
     return 0
+
+
+def _describe(exc: Exception) -> str:
+    """Kubernetes API and transport errors as one line (RBAC denials name the permission)."""
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    from osm_mesh.kube.errors import translate
+
+    if isinstance(exc, ApiException | urllib3.exceptions.HTTPError):
+        return translate(exc).message
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _stop_quietly(service: Service | None, log: logging.Logger) -> None:

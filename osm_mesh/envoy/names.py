@@ -23,6 +23,8 @@ SECRET_SERVICE_CERT = "service-cert"
 SECRET_ROOT_CERT = "root-cert"
 
 HTTP_RBAC_FILTER = "envoy.filters.http.rbac"
+# Egress (MeshConfig enableEgress, cluster mode): traffic to non-mesh destinations.
+PASSTHROUGH_CLUSTER = "passthrough-outbound"
 
 
 def outbound_cluster(namespace: str, service: str, port: int) -> str:

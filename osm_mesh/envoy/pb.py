@@ -22,6 +22,7 @@ from envoy.config.route.v3.route_components_pb2 import Route, VirtualHost
 from envoy.config.route.v3.route_pb2 import RouteConfiguration
 from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.listener.http_inspector.v3 import http_inspector_pb2
 from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
@@ -412,3 +413,27 @@ DENY_UNLISTED_VHOST = VirtualHost(
         )
     ],
 )
+
+HTTP_INSPECTOR = listener_components_pb2.ListenerFilter(
+    name="envoy.filters.listener.http_inspector",
+    typed_config=pack(http_inspector_pb2.HttpInspector()),
+)
+HTTP_APPLICATION_PROTOCOLS = ("http/1.0", "http/1.1", "h2c")
+
+
+def passthrough_cluster(connect_timeout: float) -> Cluster:
+    """Egress: connect to wherever the app was connecting (the iptables original destination)."""
+    return Cluster(
+        name=names.PASSTHROUGH_CLUSTER,
+        type=Cluster.ORIGINAL_DST,
+        lb_policy=Cluster.CLUSTER_PROVIDED,
+        connect_timeout=duration(connect_timeout),
+    )
+
+
+def passthrough_vhost(timeout: float) -> VirtualHost:
+    return VirtualHost(
+        name="egress-passthrough",
+        domains=["*"],
+        routes=[route_to(route_match(), [(names.PASSTHROUGH_CLUSTER, 1)], timeout)],
+    )

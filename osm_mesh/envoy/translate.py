@@ -136,11 +136,15 @@ class MeshIndex:
         self._clusters: dict[tuple[str, str, int], tuple[pb.Cluster, pb.ClusterLoadAssignment]] = {}
         self._vhosts: dict[tuple[str, str, int, bool], pb.VirtualHost] = {}
         self._outbound: dict[Identity, tuple[tuple[Service, ServicePort], ...]] = {}
-        self._outbound_tables: dict[object, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
-        self._outbound_listeners: dict[str, pb.Listener] = {}
+        self._outbound_tables: dict[object, Any] = {}
+        self._outbound_listeners: dict[object, pb.Listener] = {}
         self._inbound: dict[object, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {}
         self._secrets: dict[bytes, dict[str, pb.Secret]] = {}
+        self._split_roots: dict[tuple[str, str], list[Service]] | None = None
         self._reachable = self._reverse_access() if not catalog.permissive else None
+        # Egress needs the original destination, which only iptables (cluster mode) provides.
+        self.egress = options.mode == "cluster" and catalog.mesh_config.enable_egress
+        self._passthrough = pb.passthrough_cluster(options.connect_timeout)
 
     def allowances(self, destination: Identity) -> list[Allowance]:
         cached = self._allowances.get(destination)
@@ -161,7 +165,7 @@ class MeshIndex:
         return out
 
     def outbound_services(self, source: Identity) -> tuple[tuple[Service, ServicePort], ...]:
-        """HTTP service ports ``source`` may call (directly or as a split root), sorted."""
+        """HTTP/gRPC/TCP service ports ``source`` may call (directly or as a split root)."""
         with self._lock:
             cached = self._outbound.get(source)
             if cached is not None:
@@ -184,18 +188,20 @@ class MeshIndex:
                     ):
                         services.add(root)
             result = tuple(
-                (svc, sp)
-                for svc in sorted(services)
-                for sp in svc.ports
-                if sp.protocol in HTTP_PROTOCOLS
+                (svc, sp) for svc in sorted(services) for sp in svc.ports if sp.protocol != "udp"
             )
             self._outbound[source] = result
             return result
 
     def outbound(
         self, source: Identity
-    ) -> tuple[pb.RouteConfiguration, dict[str, pb.Cluster], dict[str, pb.ClusterLoadAssignment]]:
-        """Outbound route table, clusters and endpoints of ``source``'s proxies.
+    ) -> tuple[
+        pb.RouteConfiguration,
+        dict[str, pb.Cluster],
+        dict[str, pb.ClusterLoadAssignment],
+        tuple[tuple[int, str], ...],
+    ]:
+        """Outbound route table, clusters, endpoints and TCP (port, cluster) of ``source``.
 
         Shared by every proxy with the same reachable set and namespace: in permissive mode
         that is every proxy of a namespace, in SMI mode every replica of an identity.
@@ -208,23 +214,63 @@ class MeshIndex:
             vhosts = []
             clusters: dict[str, pb.Cluster] = {}
             endpoints: dict[str, pb.ClusterLoadAssignment] = {}
+            tcp: dict[int, str] = {}
             for svc, sp in self.outbound_services(source):
+                if sp.protocol not in HTTP_PROTOCOLS:
+                    # Only cluster mode has a way to send TCP (iptables + original destination
+                    # port); without Service cluster IPs the port alone selects the service, so
+                    # the first service (sorted) on a port wins.
+                    if self.options.mode == "cluster" and sp.port not in tcp:
+                        cluster, cla = self.cluster(svc, sp.port)
+                        clusters[cluster.name] = cluster
+                        endpoints[cla.cluster_name] = cla
+                        tcp[sp.port] = cluster.name
+                    continue
                 vhost, targets = self.outbound_vhost(svc, sp, svc.namespace == source.namespace)
                 vhosts.append(vhost)
                 for target_svc, port in targets:
                     cluster, cla = self.cluster(target_svc, port)
                     clusters[cluster.name] = cluster
                     endpoints[cla.cluster_name] = cla
-            if self._reachable is not None:
+            if self.egress:
+                # Unknown hosts leave the mesh to their original destination (OSM's egress).
+                vhosts.append(pb.passthrough_vhost(self.options.route_timeout))
+                clusters[names.PASSTHROUGH_CLUSTER] = self._passthrough
+            elif self._reachable is not None:
                 # SMI mode: a host this proxy has no route to is a destination no TrafficTarget
                 # lets it call (or not a mesh service at all): 403 here rather than a bare 404.
                 vhosts.append(pb.DENY_UNLISTED_VHOST)
             route = pb.RouteConfiguration(
                 name=names.OUTBOUND_ROUTE, virtual_hosts=vhosts, validate_clusters={"value": False}
             )
-            cached = (route, dict(sorted(clusters.items())), dict(sorted(endpoints.items())))
+            cached = (
+                route,
+                dict(sorted(clusters.items())),
+                dict(sorted(endpoints.items())),
+                tuple(sorted(tcp.items())),
+            )
             self._outbound_tables[key] = cached
             return cached
+
+    def split_roots_of(self, backend: Service, port: int) -> list[Service]:
+        """Split roots that send ``port`` traffic to ``backend`` (sorted, no duplicates)."""
+        with self._lock:
+            if self._split_roots is None:
+                roots: dict[tuple[str, str], set[Service]] = defaultdict(set)
+                for split in self.catalog.traffic_splits:
+                    root = self.catalog.service(split.namespace, split.service)
+                    if root is None:
+                        continue
+                    for b in split.backends:
+                        if b.service != root.name:
+                            roots[(split.namespace, b.service)].add(root)
+                self._split_roots = {k: sorted(v) for k, v in roots.items()}
+            candidates = self._split_roots.get(backend.key, [])
+        return [
+            root
+            for root in candidates
+            if any(b.key == backend.key for b, _ in split_backends(self.catalog, root, port))
+        ]
 
     def secrets(self, certs: CertLike) -> dict[str, pb.Secret]:
         """The two SDS secrets of an identity certificate (one message pair per certificate)."""
@@ -423,29 +469,51 @@ def _inbound_cached(
 
 def _outbound(index: MeshIndex, source: Identity, res: Resources, bind_ip: str | None) -> None:
     opts = index.options
-    route, clusters, endpoints = index.outbound(source)
+    route, clusters, endpoints, tcp = index.outbound(source)
     res.outbound_clusters = clusters
     res.endpoints = endpoints
     res.routes[names.OUTBOUND_ROUTE] = route
     if bind_ip is None:
         return
     with index._lock:
-        listener = index._outbound_listeners.get(bind_ip)
+        listener = index._outbound_listeners.get((bind_ip, tcp))
         if listener is None:
+            chains = [
+                pb.listener_components_pb2.FilterChain(
+                    name=f"outbound-tcp|{port}",
+                    filter_chain_match=pb.listener_components_pb2.FilterChainMatch(
+                        destination_port={"value": port}
+                    ),
+                    filters=[pb.tcp_proxy(f"outbound-tcp-{port}", cluster)],
+                )
+                for port, cluster in tcp
+            ]
+            http_chain = pb.listener_components_pb2.FilterChain(
+                name="outbound-http",
+                filters=[pb.http_connection_manager("outbound", names.OUTBOUND_ROUTE, rbac=False)],
+            )
+            if index.egress:
+                # Non-HTTP traffic to unknown destinations passes through untouched.
+                http_chain.filter_chain_match.application_protocols.extend(
+                    pb.HTTP_APPLICATION_PROTOCOLS
+                )
+            chains.append(http_chain)
             listener = pb.Listener(
                 name=names.OUTBOUND_LISTENER,
                 address=pb.socket_address(bind_ip, opts.outbound_port),
-                filter_chains=[
-                    pb.listener_components_pb2.FilterChain(
-                        filters=[
-                            pb.http_connection_manager("outbound", names.OUTBOUND_ROUTE, rbac=False)
-                        ]
-                    )
-                ],
+                filter_chains=chains,
             )
             if opts.mode == "cluster":
                 listener.listener_filters.append(pb.ORIGINAL_DST)
-            index._outbound_listeners[bind_ip] = listener
+            if index.egress:
+                listener.listener_filters.append(pb.HTTP_INSPECTOR)
+                listener.default_filter_chain.CopyFrom(
+                    pb.listener_components_pb2.FilterChain(
+                        name="outbound-egress-tcp",
+                        filters=[pb.tcp_proxy("outbound-egress", names.PASSTHROUGH_CLUSTER)],
+                    )
+                )
+            index._outbound_listeners[(bind_ip, tcp)] = listener
     res.listeners[names.OUTBOUND_LISTENER] = listener
 
 
@@ -525,14 +593,8 @@ def _inbound(
                 # A call to a TrafficSplit root keeps the root's Host on its way to a
                 # backend (the article's canary: Host api.<ns>...), so backends answer to
                 # their roots' names too. Each domain once per route table (Envoy rule).
-                for split in catalog.traffic_splits:
-                    root = catalog.service(split.namespace, split.service)
-                    if (
-                        root is not None
-                        and root.key != svc.key
-                        and any(b.key == svc.key for b, _ in split_backends(catalog, root, sp.port))
-                    ):
-                        domains += host_domains(root, sp.port, short=True)
+                for root in index.split_roots_of(svc, sp.port):
+                    domains += host_domains(root, sp.port, short=True)
                 domains = [d for d in dict.fromkeys(domains) if d not in inbound_domains]
                 inbound_domains.update(domains)
                 vhost = pb.VirtualHost(

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from osm_mesh import labels
 from osm_mesh.errors import InvalidInput, MeshError, NotFound, Timeout
-from osm_mesh.helm.chart import ChartInfo, crd_names, load_chart
 from osm_mesh.helm.client import HelmClient, Release, gather, parse_manifests
+from osm_mesh.helm.location import ChartInfo, crd_documents, crd_names, load_chart
 from osm_mesh.helm.values import Values, get_path, merge, set_path, user_values
 from osm_mesh.kube.readiness import WorkloadStatus, wait_for_deployments
 from osm_mesh.validation import dns1123_label_problem
@@ -200,6 +200,7 @@ async def install(
             hint=f"Remove it with `osm uninstall mesh --mesh-name {options.mesh_name} "
             f"--osm-namespace {options.namespace}` or choose another --mesh-name",
         )
+    _ensure_crds(kube, prepared.chart, progress)
     progress.step(f"Installing mesh [{options.mesh_name}] in namespace [{options.namespace}]")
     release = await _apply_and_wait(kube, helm, options, prepared, progress, previous_revision=None)
     return release
@@ -232,6 +233,14 @@ async def _apply_and_wait(
             exc.hint = (exc.hint + "\n" if exc.hint else "") + _left_in_place_hint(options)
         raise
     return InstallResult(options.mesh_name, options.namespace, release, statuses)
+
+
+def _ensure_crds(kube: Kube, chart: ChartInfo, progress: Progress) -> None:
+    """Helm never updates ``crds/``: bring existing CRDs up to the chart's (all SMI versions)."""
+    from osm_mesh.kube.crds import ensure_crds
+
+    for change in ensure_crds(kube, crd_documents(chart)):
+        progress.step(change.describe())
 
 
 def _left_in_place_hint(options: InstallOptions) -> str:
@@ -300,6 +309,7 @@ async def upgrade(
         enforce_single_mesh=bool(get_path(values, "osm.enforceSingleMesh", True)),
     )
     prepared = await prepare(helm, install_like, values)
+    _ensure_crds(kube, prepared.chart, progress)
     progress.step(f"Upgrading mesh [{options.mesh_name}] in namespace [{options.namespace}]")
     return await _apply_and_wait(
         kube, helm, install_like, prepared, progress, previous_revision=current.revision

@@ -8,7 +8,8 @@ The bootstrap is the data-plane helper's ADS bootstrap (``osm_mesh.envoy.bootstr
 - the admin interface on 127.0.0.1:15000 only (``osm proxy get`` reaches it by port-forward,
   which arrives on loopback; nothing in the cluster network can);
 - a static listener on 0.0.0.0:15010 that serves only ``/stats/prometheus`` from the admin
-  interface, for the ``prometheus.io/port: 15010`` scrape annotation.
+  interface, for the ``prometheus.io/port: 15010`` scrape annotation;
+- one plain-HTTP listener per rewritten kubelet probe (15901, ...; see ``probes``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from osm_mesh.certs.ca import IssuedCert
 from osm_mesh.envoy import names
 from osm_mesh.envoy.bootstrap import BootstrapTLS, bootstrap, node_id
 from osm_mesh.injector.patch import BOOTSTRAP_KEY, InjectorSettings, bootstrap_secret_name
+from osm_mesh.injector.probes import ProbeRoute, probe_resources
 
 METRICS_LISTENER = "prometheus-listener"
 ADMIN_CLUSTER = "envoy-admin"
@@ -108,6 +110,7 @@ def pod_bootstrap(
     cert: IssuedCert,
     admin_port: int = names.ADMIN_PORT,
     metrics_port: int = names.PROMETHEUS_PORT,
+    probes: tuple[ProbeRoute, ...] = (),
 ) -> dict[str, Any]:
     """The bootstrap dict for one injected pod (``cert``: its identity's client cert)."""
     ads_host, ads_port = settings.ads_address
@@ -125,6 +128,9 @@ def pod_bootstrap(
     static = config["static_resources"]
     static["clusters"].append(_admin_cluster(admin_port))
     static["listeners"] = [_metrics_listener(metrics_port)]
+    probe_listeners, probe_clusters = probe_resources(probes)
+    static["listeners"].extend(probe_listeners)
+    static["clusters"].extend(probe_clusters)
     return config
 
 

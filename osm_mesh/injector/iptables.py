@@ -5,8 +5,9 @@ every TCP connection arriving at the pod to its inbound listener (15003), except
 
 - traffic of Envoy itself (its UID), or it would loop back into itself;
 - loopback destinations (app-to-sidecar, app-to-itself);
-- Envoy's own ports arriving from outside (15010 for Prometheus scrapes; the admin port
-  15000 binds loopback only and is reached through port-forward, which is loopback too);
+- Envoy's own ports arriving from outside (15010 for Prometheus scrapes, 15901+ for the
+  kubelet's rewritten probes; the admin port 15000 binds loopback only and is reached
+  through port-forward, which is loopback too);
 - the MeshConfig (and pod annotation) exclusion lists.
 
 The script is built only from validated integers and CIDRs, so nothing a pod author writes
@@ -68,6 +69,7 @@ def redirect_rules(
     outbound_port: int = names.OUTBOUND_PORT,
     inbound_port: int = names.INBOUND_PORT,
     prometheus_port: int = names.PROMETHEUS_PORT,
+    probe_ports: Sequence[int] = (),
     outbound_port_exclusions: Sequence[int] = (),
     inbound_port_exclusions: Sequence[int] = (),
     outbound_ip_range_exclusions: Sequence[str] = (),
@@ -85,6 +87,8 @@ def redirect_rules(
         f"-A OSM_PROXY_IN_REDIRECT -p tcp -j REDIRECT --to-port {inbound_port}",
         "-A PREROUTING -p tcp -j OSM_PROXY_INBOUND",
         f"-A OSM_PROXY_INBOUND -p tcp --dport {prometheus_port} -j RETURN",
+        # The kubelet's probes reach Envoy's plain-HTTP probe listeners directly.
+        *_port_rules("OSM_PROXY_INBOUND", probe_ports),
         *_port_rules("OSM_PROXY_INBOUND", inbound_port_exclusions),
         "-A OSM_PROXY_INBOUND -p tcp -j OSM_PROXY_IN_REDIRECT",
         # Outbound: the app's connections go to 15001; Envoy's own (by UID) leave as they are.

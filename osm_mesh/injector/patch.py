@@ -13,7 +13,8 @@
 ``injection_patch`` returns the RFC 6902 operations the webhook sends back: the Envoy
 container, the iptables init container (appended after the pod's own init containers, so
 those still reach the network directly), the bootstrap Secret volume, the ``osm-proxy-uuid``
-label and, when metrics are enabled on the namespace, the ``prometheus.io/*`` annotations.
+label, when metrics are enabled on the namespace, the ``prometheus.io/*`` annotations, and
+the pod's HTTP probes pointed at Envoy's probe listeners (``probes``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from osm_mesh.injector.iptables import (
     parse_ports,
     redirect_rules,
 )
+from osm_mesh.injector.probes import probe_patch, probe_plan
 from osm_mesh.smi.model import MeshConfig
 
 # The sidecar image when the MeshConfig names none: the Envoy release the project tests
@@ -260,6 +262,7 @@ def init_container(pod: Mapping[str, Any], settings: InjectorSettings) -> dict[s
     outbound, inbound, ranges = _exclusions(pod, settings)
     rules = redirect_rules(
         proxy_uid=settings.proxy_uid,
+        probe_ports=[r.listener_port for r in probe_plan(pod)],
         outbound_port_exclusions=outbound,
         inbound_port_exclusions=inbound,
         outbound_ip_range_exclusions=ranges,
@@ -337,4 +340,6 @@ def injection_patch(
         "volumes",
         {"name": BOOTSTRAP_VOLUME, "secret": {"secretName": bootstrap_secret_name(proxy_uuid)}},
     )
+    # probe_plan numbered the pod's own containers; appending Envoy does not shift them.
+    ops.extend(probe_patch(probe_plan(pod)))
     return ops

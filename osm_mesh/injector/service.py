@@ -100,7 +100,7 @@ class InjectorService:
         c = self.injector.counters if self.injector is not None else None
         return [
             ("osm_injector_reviews", "AdmissionReviews answered", "counter", c.reviews if c else 0),
-            ("osm_injector_injected", "Pods given a sidecar", "counter", c.injected if c else 0),
+            ("osm_injector_injection", "Pods given a sidecar", "counter", c.injected if c else 0),
             ("osm_injector_refused", "Pods refused", "counter", c.refused if c else 0),
             ("osm_injector_errors", "Reviews that failed", "counter", c.errors if c else 0),
         ]
@@ -134,7 +134,8 @@ class InjectorService:
             osm_namespace=namespace,
             ca_pem=ca.cert_pem,
             timeout_seconds=s.webhook_timeout_seconds,
-            port=s.webhook_port or labels.INJECTOR_PORT,
+            # The Service's port (it maps to whatever port this process listens on).
+            port=labels.INJECTOR_PORT,
         )
         if s.register:
             how = ensure_webhook_configuration(self.kube, self.webhook_config)

@@ -39,6 +39,7 @@ from osm_mesh.injector.patch import (
     pod_label,
     service_account_of,
 )
+from osm_mesh.injector.probes import probe_plan
 from osm_mesh.smi.meshconfig import parse_mesh_config
 from osm_mesh.smi.model import MeshConfig
 
@@ -101,7 +102,17 @@ class Injector:
                 return self._config[1]
         from osm_mesh.catalog.kube import mesh_config_object
 
-        obj = mesh_config_object(self.kube, self.settings.osm_namespace)
+        try:
+            obj = mesh_config_object(self.kube, self.settings.osm_namespace)
+        except Exception as exc:
+            # A flaky API server must not stop pod creation (failurePolicy Fail): keep
+            # injecting with the last MeshConfig read, if there is one.
+            with self._lock:
+                if self._config is None:
+                    raise
+                log.warning("reading the MeshConfig failed (%s); using the last one read", exc)
+                self._config = (now, self._config[1])
+                return self._config[1]
         config = None
         if obj is not None:
             config, problems = parse_mesh_config(obj)
@@ -135,7 +146,9 @@ class Injector:
         pod = request.get("object")
         if not isinstance(pod, dict):
             return refuse("the AdmissionReview carries no pod object")
-        ns_name = str(request.get("namespace") or (pod.get("metadata") or {}).get("namespace"))
+        ns_name = str(
+            request.get("namespace") or (pod.get("metadata") or {}).get("namespace") or "default"
+        )
         namespace = self._get_json(self.kube.core.read_namespace, ns_name)
         if namespace is None:
             return allow(f"namespace {ns_name} not found")
@@ -176,6 +189,7 @@ class Injector:
             service_account=service_account,
             settings=settings,
             cert=cert,
+            probes=probe_plan(pod),
         )
         secret = bootstrap_secret(
             proxy_uuid=proxy_uuid, namespace=namespace, settings=settings, config=config

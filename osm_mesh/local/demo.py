@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -51,6 +51,8 @@ VALUES_TO_BACKEND = {
 }
 CANARY_WEIGHTS = {"api-v1": 90, "api-v2": 10}
 
+# Only the upstream clusters' figures (the filter is a regex, URL-encoded).
+STATS_PATH = "/stats?format=json&filter=" + urllib.parse.quote(r"^cluster\.")
 # Straight to the pod address, never through a proxy the user's shell may set.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -169,6 +171,8 @@ class CanaryResult:
 class DemoRun:
     results: list[AccessResult | CanaryResult]
     meshes: list[LocalMesh]
+    # Work directories (logs) of scenarios that did not behave as expected, kept for a look.
+    kept: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -246,7 +250,7 @@ def run_canary(
 
     def refresh() -> None:
         try:
-            _, body = frontend.envoy.admin_get("/stats?format=json&filter=^cluster\\.")
+            _, body = frontend.envoy.admin_get(STATS_PATH)
         except OSError:
             return
         if not clusters:
@@ -314,9 +318,11 @@ def run_demo(
             else:
                 observer.phase(f"canary: {requests} requests through the 90/10 TrafficSplit")
                 run.results.append(run_canary(mesh, observer, requests))
+            if not run.results[-1].ok:
+                run.kept.append(str(mesh.work_dir))
             if not keep_running:
                 run.meshes.remove(mesh)
-                mesh.stop()
+                mesh.stop(failed=not run.results[-1].ok)
     except BaseException:
         for mesh in run.meshes:
             mesh.stop(failed=True)

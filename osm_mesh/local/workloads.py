@@ -83,6 +83,16 @@ class LocalPod:
                 "namespace": self.namespace,
                 "labels": {**self.labels, "osm-proxy-uuid": self.proxy_uuid},
                 "annotations": dict(self.annotations),
+                # As a Deployment's pods are owned: the catalog then counts this pod as the
+                # Deployment's replica instead of synthesizing another one (with no IP).
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "ReplicaSet",
+                        "name": self.name.rsplit("-", 1)[0],
+                        "controller": True,
+                    }
+                ],
             },
             "spec": {
                 "serviceAccountName": self.service_account,

@@ -78,10 +78,12 @@ def traffic_target(ctx: Ctx, obj: dict[str, Any], version: str, ns: str, name: s
     if version in ("v1alpha1", "v1alpha2") and dest_raw.get("port") is not None:
         port = port_number(ctx, dest_raw.get("port"), f"{base}destination.port")
     sources_raw = seq(ctx, spec.get("sources"), f"{base}sources")
-    sources = []
+    sources: list[IdentityRef] = []
     for i, s in enumerate(sources_raw):
         ref = _subject(ctx, s, f"{base}sources[{i}]", source=True)
-        if ref:
+        if ref in sources:
+            ctx.warn(f"{base}sources[{i}]", "source listed twice", "remove the duplicate")
+        elif ref:
             sources.append(ref)
     rules = _rules(ctx, spec.get(rules_key), f"{base}{rules_key}")
     if not sources_raw:

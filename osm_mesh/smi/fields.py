@@ -75,11 +75,25 @@ def unknown_keys(ctx: Ctx, data: dict[str, Any], path: str, known: tuple[str, ..
             )
 
 
+# Python accepts these, Envoy's RE2 does not: Envoy would reject the whole listener update.
+# (An escaped backslash followed by a digit, "\\\\1", is a literal and fine.)
+_NOT_RE2 = re.compile(r"(?<!\\)(?:\\\\)*(\(\?(?:=|!|<=|<!|>)|\\[1-9])")
+
+
 def check_regex(ctx: Ctx, value: str, path: str) -> None:
     try:
         re.compile(value)
     except re.error as exc:
         ctx.error(path, f"invalid regular expression {value!r}: {exc}", "fix the regex")
+        return
+    found = _NOT_RE2.search(value)
+    if found:
+        ctx.error(
+            path,
+            f"regular expression {value!r} uses {found.group(1)!r}, which Envoy's RE2 engine "
+            "does not support (no lookaround, atomic groups or backreferences)",
+            "rewrite the regex without it",
+        )
 
 
 def port_number(ctx: Ctx, value: Any, path: str) -> int | None:

@@ -21,6 +21,7 @@ from osm_mesh.smi.model import (
 )
 from osm_mesh.smi.specs import http_route_group, tcp_route, udp_route
 from osm_mesh.smi.split import traffic_split
+from osm_mesh.validation import dns1123_label_problem, dns1123_subdomain_problem
 
 ACCESS = "access.smi-spec.io"
 SPECS = "specs.smi-spec.io"
@@ -81,6 +82,15 @@ def parse_smi(obj: dict[str, Any]) -> tuple[SmiObject | None, list[Problem]]:
         return None, ctx.problems
     if not name:
         ctx.error("metadata.name", "missing name", "set metadata.name")
+        return None, ctx.problems
+    for field_path, value, check in (
+        ("metadata.name", name, dns1123_subdomain_problem),
+        ("metadata.namespace", namespace, dns1123_label_problem),
+    ):
+        problem = check(value)
+        if problem:
+            ctx.error(field_path, f"invalid name {value!r}: {problem}", "use e.g. 'my-policy'")
+    if ctx.failed:
         return None, ctx.problems
     parser = _PARSERS[kind]
     result = parser(ctx, obj, version, namespace, name)

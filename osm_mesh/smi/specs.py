@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from osm_mesh.smi.fields import Ctx, check_regex, mapping, port_number, seq, text, unknown_keys
@@ -12,6 +13,9 @@ from osm_mesh.smi.model import (
     TCPRoute,
     UDPRoute,
 )
+
+# RFC 9110 token characters; a leading ':' allows HTTP/2 pseudo-headers such as :authority.
+_HEADER_NAME = re.compile(r"^:?[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 
 
 def _headers(ctx: Ctx, raw: Any, path: str) -> tuple[tuple[str, str], ...]:
@@ -38,8 +42,12 @@ def _headers(ctx: Ctx, raw: Any, path: str) -> tuple[tuple[str, str], ...]:
         )
         return ()
     for key, value in items:
-        if not isinstance(key, str) or not key:
-            ctx.error(path, f"invalid header name {key!r}", "use a non-empty header name")
+        if not isinstance(key, str) or not _HEADER_NAME.match(key):
+            ctx.error(
+                path,
+                f"invalid header name {key!r}",
+                "use an HTTP header name: letters, digits and - (e.g. x-user)",
+            )
             continue
         if not isinstance(value, str):
             ctx.error(

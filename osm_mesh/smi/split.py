@@ -12,6 +12,7 @@ from osm_mesh.smi.model import (
     RuleRef,
     TrafficSplit,
 )
+from osm_mesh.validation import dns1123_label_problem
 
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 _SUFFIX = {
@@ -84,6 +85,12 @@ def traffic_split(ctx: Ctx, obj: dict[str, Any], version: str, ns: str, name: st
     service_fqdn = text(ctx, spec.get("service"), "spec.service")
     labels = service_fqdn.split(".")
     root = labels[0]
+    if root and dns1123_label_problem(root):
+        ctx.error(
+            "spec.service",
+            f"invalid root service {service_fqdn!r}: {dns1123_label_problem(root)}",
+            "name a Service: <name> or <name>.<namespace>[.svc.cluster.local]",
+        )
     if len(labels) > 1 and labels[1] != ns:
         ctx.error(
             "spec.service",
@@ -105,6 +112,12 @@ def traffic_split(ctx: Ctx, obj: dict[str, Any], version: str, ns: str, name: st
         data = mapping(ctx, item, p)
         svc = text(ctx, data.get("service"), f"{p}.service")
         weight = _weight(ctx, data.get("weight"), f"{p}.weight", version)
+        if svc and dns1123_label_problem(svc.split(".")[0]):
+            ctx.error(
+                f"{p}.service",
+                f"invalid backend service {svc!r}: {dns1123_label_problem(svc.split('.')[0])}",
+                "name a Service in the TrafficSplit's namespace",
+            )
         if svc in seen:
             ctx.error(f"{p}.service", f"backend {svc!r} listed twice", "merge the two entries")
         seen.add(svc)

@@ -18,15 +18,16 @@ PERMISSION_DENIED.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent import futures
 from dataclasses import dataclass, field
 
 import grpc
+import grpc.aio
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from osm_mesh.certs.ca import uri_sans
@@ -191,7 +192,9 @@ class AdsServer:
     """The ADS gRPC server. ``on_connect(node_id)`` runs before a new proxy is served (the
     control plane uses it to build that proxy's first snapshot); ``on_disconnect`` after.
 
-    ``tls=None`` serves plaintext (unit tests only; a control plane always passes TLS).
+    Streams are served by grpc.aio on one event-loop thread (a thread per stream would cost
+    thousands of threads for a large mesh); the callbacks, which translate, run in a small
+    thread pool. ``tls=None`` serves plaintext (unit tests only).
     """
 
     def __init__(
@@ -203,7 +206,6 @@ class AdsServer:
         tls: ServerTLS | None = None,
         on_connect: Callable[[NodeId], None] | None = None,
         on_disconnect: Callable[[NodeId], None] | None = None,
-        max_streams: int = 256,
     ) -> None:
         self.cache = cache
         self.host = host
@@ -211,9 +213,11 @@ class AdsServer:
         self.tls = tls
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
-        self.max_streams = max_streams
         self.port: int | None = None
-        self._server: grpc.Server | None = None
+        self._server: grpc.aio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._executor: futures.ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self._statuses: dict[str, ProxyStatus] = {}
         self._changed = threading.Condition(self._lock)
@@ -221,12 +225,21 @@ class AdsServer:
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> int:
-        # Each stream holds a worker thread for its lifetime; keep spare ones for new streams.
-        server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=self.max_streams + 4, thread_name_prefix="ads"),
-            maximum_concurrent_rpcs=self.max_streams,
-            options=[("grpc.so_reuseport", 0)],
-        )
+        loop = asyncio.new_event_loop()
+        self._executor = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="ads-cb")
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_forever, name="ads-loop", daemon=True)
+        self._thread.start()
+        try:
+            port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(15)
+        except BaseException:
+            self._shutdown_loop()
+            raise
+        self.port = port
+        return port
+
+    async def _serve(self) -> int:
+        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(_Servicer(self), server)
         address = f"{self.host}:{self.requested_port}"
         if self.tls is not None:
@@ -240,24 +253,41 @@ class AdsServer:
             port = server.add_insecure_port(address)
         if port == 0:
             raise InvalidInput(f"cannot listen on {address} for ADS", hint="is the port in use?")
-        server.start()
+        await server.start()
         self._server = server
-        self.port = port
         return port
 
     def stop(self, grace: float | None = 0.5) -> None:
         server, self._server = self._server, None
-        if server is not None:
-            server.stop(grace).wait()
+        if server is not None and self._loop is not None:
+            try:
+                asyncio.run_coroutine_threadsafe(server.stop(grace), self._loop).result(
+                    (grace or 0) + 10
+                )
+            except (futures.TimeoutError, RuntimeError):
+                log.warning("ADS server did not stop cleanly")
+        self._shutdown_loop()
         with self._changed:
             for status in self._statuses.values():
                 status.connected = False
             self._changed.notify_all()
 
+    def _shutdown_loop(self) -> None:
+        loop, self._loop = self._loop, None
+        if loop is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            if self._thread is not None:
+                self._thread.join(10)
+            loop.close()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
     # -- status ---------------------------------------------------------------------
     def statuses(self) -> dict[str, ProxyStatus]:
+        """Copies of every proxy's status (streams keep updating the originals)."""
         with self._lock:
-            return {k: ProxyStatus(**vars(v)) for k, v in self._statuses.items()}
+            return {k: _copy_status(v) for k, v in self._statuses.items()}
 
     def connected_nodes(self) -> list[str]:
         with self._lock:
@@ -279,7 +309,7 @@ class AdsServer:
             self._changed.notify_all()
 
     # -- the stream -----------------------------------------------------------------
-    def _check_peer(self, node: NodeId, context: grpc.ServicerContext) -> str | None:
+    def _check_peer(self, node: NodeId, context: grpc.aio.ServicerContext) -> str | None:
         """None when the client certificate proves the node id's identity, else the reason."""
         if self.tls is None:
             return None
@@ -291,37 +321,52 @@ class AdsServer:
             return f"node id {node.spiffe_id} does not match certificate {', '.join(uris) or '-'}"
         return None
 
-    def stream(
-        self, requests: Iterator[discovery_pb2.DiscoveryRequest], context: grpc.ServicerContext
-    ) -> Iterator[discovery_pb2.DiscoveryResponse]:
-        events: queue.Queue[tuple[str, object]] = queue.Queue()
+    async def stream(
+        self,
+        requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
 
-        def read() -> None:
+        async def read() -> None:
             try:
-                for req in requests:
-                    events.put(("request", req))
+                async for req in requests:
+                    events.put_nowait(("request", req))
             except Exception:  # the stream broke (client gone, server stopping)
                 pass
-            events.put(("closed", None))
+            events.put_nowait(("closed", None))
 
-        threading.Thread(target=read, daemon=True, name="ads-read").start()
-        context.add_callback(lambda: events.put(("closed", None)))
-
-        kind, first = events.get()
-        if kind != "request":
-            return
-        assert isinstance(first, discovery_pb2.DiscoveryRequest)
+        reader = asyncio.create_task(read())
         try:
-            node = NodeId.parse(first.node.id)
-        except InvalidInput as exc:
-            self.rejected.append((first.node.id, exc.message))
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
-        reason = self._check_peer(node, context)
-        if reason is not None:
-            log.warning("refused ADS stream from %s: %s", first.node.id, reason)
-            self.rejected.append((first.node.id, reason))
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, reason)
+            kind, first = await events.get()
+            if kind != "request":
+                return
+            assert isinstance(first, discovery_pb2.DiscoveryRequest)
+            try:
+                node = NodeId.parse(first.node.id)
+            except InvalidInput as exc:
+                self.rejected.append((first.node.id, exc.message))
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
+                return
+            reason = self._check_peer(node, context)
+            if reason is not None:
+                log.warning("refused ADS stream from %s: %s", first.node.id, reason)
+                self.rejected.append((first.node.id, reason))
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, reason)
+                return
+            async for response in self._serve_node(node, first, events, loop):
+                yield response
+        finally:
+            reader.cancel()
 
+    async def _serve_node(
+        self,
+        node: NodeId,
+        first: discovery_pb2.DiscoveryRequest,
+        events: asyncio.Queue[tuple[str, object]],
+        loop: asyncio.AbstractEventLoop,
+    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
         node_id = first.node.id
         status = ProxyStatus(node_id)
         with self._changed:
@@ -329,29 +374,37 @@ class AdsServer:
             self._changed.notify_all()
         log.info("proxy %s connected", node_id)
         if self.on_connect is not None:
-            self.on_connect(node)
+            await loop.run_in_executor(self._executor, self.on_connect, node)
+
+        def on_snapshot(snap: Snapshot) -> None:  # called from any thread
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, ("snapshot", snap))
+            except RuntimeError:
+                pass  # the loop is gone: the server stopped
+
         stream = _Stream(status)
-        unwatch = self.cache.watch(node_id, lambda snap: events.put(("snapshot", snap)))
+        unwatch = self.cache.watch(node_id, on_snapshot)
         try:
             current = self.cache.get(node_id)
             responses = stream.on_snapshot(current) if current is not None else []
             responses += stream.on_request(first)
-            yield from responses
+            for response in responses:
+                yield response
             while True:
-                kind, item = events.get()
+                kind, item = await events.get()
                 if kind == "closed":
                     return
-                with self._lock:
-                    if kind == "request":
-                        assert isinstance(item, discovery_pb2.DiscoveryRequest)
-                        responses = stream.on_request(item)
-                    else:
-                        assert isinstance(item, Snapshot)
-                        if stream.snapshot is not None and item.version <= stream.snapshot.version:
-                            continue
-                        responses = stream.on_snapshot(item)
+                if kind == "request":
+                    assert isinstance(item, discovery_pb2.DiscoveryRequest)
+                    responses = stream.on_request(item)
+                else:
+                    assert isinstance(item, Snapshot)
+                    if stream.snapshot is not None and item.version <= stream.snapshot.version:
+                        continue
+                    responses = stream.on_snapshot(item)
                 self._notify()
-                yield from responses
+                for response in responses:
+                    yield response
         finally:
             unwatch()
             with self._changed:
@@ -360,18 +413,33 @@ class AdsServer:
                     status.connected = False
                 self._changed.notify_all()
             log.info("proxy %s disconnected", node_id)
-            if self.on_disconnect is not None:
-                self.on_disconnect(node)
+            if self.on_disconnect is not None and self._executor is not None:
+                # Not awaited: this may run while the generator is being closed.
+                self._executor.submit(self.on_disconnect, node)
+
+
+def _copy_status(status: ProxyStatus) -> ProxyStatus:
+    return ProxyStatus(
+        node_id=status.node_id,
+        connected=status.connected,
+        connected_at=status.connected_at,
+        snapshot_version=status.snapshot_version,
+        sent=dict(status.sent),
+        acked=dict(status.acked),
+        nacks=list(status.nacks),
+        last_ack_at=status.last_ack_at,
+    )
 
 
 class _Servicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     def __init__(self, server: AdsServer) -> None:
         self._server = server
 
-    def StreamAggregatedResources(self, request_iterator, context):
-        return self._server.stream(request_iterator, context)
+    async def StreamAggregatedResources(self, request_iterator, context):
+        async for response in self._server.stream(request_iterator, context):
+            yield response
 
-    def DeltaAggregatedResources(self, request_iterator, context):
-        context.abort(
+    async def DeltaAggregatedResources(self, request_iterator, context):
+        await context.abort(
             grpc.StatusCode.UNIMPLEMENTED, "delta xDS is not served; use state of the world"
         )

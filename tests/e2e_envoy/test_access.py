@@ -131,7 +131,8 @@ def _tls_get(ip: str, cert_dir, ca_pem: bytes, path: str) -> bytes:
 
 
 def test_inbound_requires_mesh_client_cert(mesh, mesh_ca, tmp_path):
-    """A mesh certificate is accepted (and RBAC decides); one from another CA is refused."""
+    """Direct TLS to the inbound port: a mesh certificate is accepted and RBAC decides by its
+    identity; a certificate from another CA is refused."""
     from dataclasses import dataclass
 
     @dataclass
@@ -144,6 +145,15 @@ def test_inbound_requires_mesh_client_cert(mesh, mesh_ca, tmp_path):
     (tmp_path / "c.crt").write_bytes(good.cert_pem)
     (tmp_path / "c.key").write_bytes(good.key_pem)
     assert _tls_get(ip, tmp_path, mesh_ca.cert_pem, "/api/values").startswith(b"HTTP/1.1 200")
+    assert _tls_get(ip, tmp_path, mesh_ca.cert_pem, "/secret").startswith(b"HTTP/1.1 403")
+
+    # A mesh identity without a TrafficTarget that bypasses its own sidecar: the server's
+    # RBAC still says no.
+    thief = mesh_ca.issue(Ident(NS, "thief"))
+    (tmp_path / "c.crt").write_bytes(thief.cert_pem)
+    (tmp_path / "c.key").write_bytes(thief.key_pem)
+    answer = _tls_get(ip, tmp_path, mesh_ca.cert_pem, "/api/values")
+    assert answer.startswith(b"HTTP/1.1 403") and b"RBAC: access denied" in answer
 
     other_ca = CertificateAuthority.create()
     bad = other_ca.issue(Ident(NS, "frontend"))

@@ -67,11 +67,13 @@ def envoy_validate(config: dict, path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("mode", ["cluster", "local"])
-def test_every_proxy_config_is_valid_for_envoy(mode, tmp_path):
+@pytest.mark.parametrize(
+    ("mode", "egress"), [("cluster", False), ("cluster", True), ("local", True)]
+)
+def test_every_proxy_config_is_valid_for_envoy(mode, egress, tmp_path):
     ca = CertificateAuthority.create()
     cert = ca.issue(Identity("shop", "web"))
-    cat = catalog()
+    cat = catalog(egress=egress)
     for deployment in ("web", "api", "api-v2", "db"):
         res = translate(cat, proxy_of(cat, deployment), TranslateOptions(mode=mode), cert)
         result = envoy_validate(config_for(res, cert, ca.cert_pem), tmp_path / "c.json")

@@ -42,6 +42,8 @@ class Api:
         for rt in (*BUILTIN, *PRESEEDED_CUSTOM):
             self.types[rt.key] = rt
         self.listeners: list[Listener] = []
+        # Server-side apply: the field paths each (object, field manager) last applied.
+        self.applied: dict[tuple, set[tuple[str, ...]]] = {}
         for name in INITIAL_NAMESPACES:
             self.create(self.types[NAMESPACE_KEY], None, {"metadata": {"name": name}})
 
@@ -210,6 +212,7 @@ class Api:
         version: str | None = None,
         subresource: str | None = None,
         dry_run: bool = False,
+        field_manager: str | None = None,
     ) -> dict:
         content_type = content_type.split(";")[0].strip().lower()
         try:
@@ -220,29 +223,33 @@ class Api:
         except (ValueError, yaml.YAMLError) as exc:
             raise status.bad_request(f"error decoding patch: {exc}") from None
         ns = self._ns(rt, namespace)
+        owner_key = (rt.key, ns, name, field_manager or "")
         with self.store.lock:
             current = self.store.get(rt.key, ns, name)
             if current is None:
                 if content_type == "application/apply-patch+yaml":
                     # Server-side apply creates what does not exist yet.
-                    return self.create(rt, namespace, body, version, dry_run=dry_run)
+                    created = self.create(rt, namespace, body, version, dry_run=dry_run)
+                    if not dry_run and isinstance(body, dict):
+                        self.applied[owner_key] = patch.leaf_paths(_applied_fields(body))
+                    return created
                 raise status.not_found(rt, name)
             if content_type == "application/json-patch+json":
                 patched = patch.json_patch(current, body)
             elif content_type == "application/merge-patch+json":
                 patched = patch.merge_patch(current, body)
-            elif content_type in (
-                "application/strategic-merge-patch+json",
-                "application/apply-patch+yaml",
-            ):
-                if not rt.builtin and content_type.startswith("application/strategic"):
+            elif content_type == "application/strategic-merge-patch+json":
+                if not rt.builtin:
                     raise status.unsupported_media_type(content_type)
-                merge = patch.strategic_merge_patch if rt.builtin else patch.merge_patch
-                # Apply is approximated by a merge; field ownership is not tracked.
-                if content_type == "application/apply-patch+yaml" and isinstance(body, dict):
-                    body = {k: v for k, v in body.items() if k not in ("apiVersion", "kind")}
-                    body.get("metadata", {}).pop("managedFields", None)
-                patched = merge(current, body)
+                patched = patch.strategic_merge_patch(current, body)
+            elif content_type == "application/apply-patch+yaml":
+                if not isinstance(body, dict):
+                    raise status.bad_request("an applied configuration must be an object")
+                patched, owned = patch.server_side_apply(
+                    current, _applied_fields(body), self.applied.get(owner_key, set())
+                )
+                if not dry_run:
+                    self.applied[owner_key] = owned
             else:
                 raise status.unsupported_media_type(content_type)
             if not isinstance(patched, dict):
@@ -270,6 +277,8 @@ class Api:
                 return self._present(rt, current, version)
             removed = self.store.remove(rt.key, ns, name)
             assert removed is not None
+            for owner_key in [k for k in self.applied if k[:3] == (rt.key, ns, name)]:
+                del self.applied[owner_key]
             removed["metadata"]["deletionTimestamp"] = objects.now()
             if rt.key == NAMESPACE_KEY:
                 self._delete_namespace_contents(name)
@@ -334,6 +343,21 @@ class Api:
             self.types[rt.key] = known[rt.key]
         else:
             self.types.pop(rt.key, None)
+
+
+def _applied_fields(body: dict) -> dict:
+    """The part of an applied configuration that names fields to own."""
+    fields = {k: v for k, v in body.items() if k not in ("apiVersion", "kind", "status")}
+    meta = {
+        k: v
+        for k, v in (fields.get("metadata") or {}).items()
+        if k in ("labels", "annotations", "ownerReferences", "finalizers")
+    }
+    if meta:
+        fields["metadata"] = meta
+    else:
+        fields.pop("metadata", None)
+    return fields
 
 
 def _spec_part(obj: dict) -> dict:

@@ -8,6 +8,7 @@ RBAC denials. See tests/emulator/README.md for what is and is not emulated.
 from __future__ import annotations
 
 import builtins
+import socket
 import threading
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
@@ -38,6 +39,7 @@ class KubeEmulator:
         self._proxies: dict[tuple[str, str, int | None], ProxyHandler] = {}
         self._forwards: dict[tuple[str, str, int], tuple[str, int]] = {}
         self._logs: dict[tuple[str, str, str | None], str] = {}
+        self.connections: set[socket.socket] = set()  # open client connections
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.simulation = None
@@ -66,6 +68,21 @@ class KubeEmulator:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+        # Like a dying API server: keep-alive, watch and port-forward connections drop too.
+        with self._lock:
+            open_connections = list(self.connections)
+        for conn in open_connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def track(self, conn: socket.socket, open_: bool) -> None:
+        with self._lock:
+            if open_:
+                self.connections.add(conn)
+            else:
+                self.connections.discard(conn)
 
     def __enter__(self) -> KubeEmulator:
         return self.start()

@@ -166,6 +166,26 @@ def running_pod_status(spec: dict, ready: bool = True, reason: str | None = None
     }
 
 
+def completed_pod_status(spec: dict) -> dict:
+    """status of a pod whose containers all exited 0 (a finished Job's pod)."""
+    status = running_pod_status(spec)
+    status["phase"] = "Succeeded"
+    for cond in status["conditions"][2:]:
+        cond.update(status="False", reason="PodCompleted")
+    for entry in status["containerStatuses"]:
+        entry.update(ready=False, started=False)
+        entry["state"] = {
+            "terminated": {
+                "exitCode": 0,
+                "reason": "Completed",
+                "startedAt": status["startTime"],
+                "finishedAt": status["startTime"],
+                "containerID": entry["containerID"],
+            }
+        }
+    return status
+
+
 def _pod(obj: dict) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("containers", [])
@@ -204,10 +224,14 @@ def _secret(obj: dict) -> None:
 # client requires these fields).
 _INITIAL_STATUS = {
     "StatefulSet": {"replicas": 0, "availableReplicas": 0},
-    "DaemonSet": {"currentNumberScheduled": 0, "desiredNumberScheduled": 0,
-                  "numberMisscheduled": 0, "numberReady": 0},
+    "DaemonSet": {
+        "currentNumberScheduled": 0,
+        "desiredNumberScheduled": 0,
+        "numberMisscheduled": 0,
+        "numberReady": 0,
+    },
     "ReplicaSet": {"replicas": 0},
-}  # fmt: skip
+}
 
 
 def _workload(obj: dict) -> None:
@@ -251,12 +275,22 @@ def _crd(obj: dict) -> None:
         "acceptedNames": spec.get("names") or {},
         "storedVersions": [v["name"] for v in spec.get("versions") or [] if v.get("storage")],
         "conditions": [
-            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-             "message": "no conflicts found", "lastTransitionTime": ts},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-             "message": "the initial names have been accepted", "lastTransitionTime": ts},
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+                "lastTransitionTime": ts,
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+                "lastTransitionTime": ts,
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 def _serviceaccount(obj: dict) -> None:

@@ -227,3 +227,43 @@ def json_patch(target: Any, operations: Any) -> Any:
         else:
             raise PatchError(f"Unexpected kind: {kind}", code=400)
     return doc
+
+
+# --- server-side apply ---------------------------------------------------------------
+
+Path = tuple[str, ...]
+
+
+def leaf_paths(obj: Any, prefix: Path = ()) -> set[Path]:
+    """Paths of the fields an applied configuration sets (maps recurse, lists are leaves)."""
+    if not isinstance(obj, dict) or not obj:
+        return {prefix} if prefix else set()
+    paths: set[Path] = set()
+    for key, value in obj.items():
+        paths |= leaf_paths(value, (*prefix, key))
+    return paths
+
+
+def server_side_apply(current: dict, applied: dict, owned: set[Path]) -> tuple[dict, set[Path]]:
+    """Apply ``applied`` for one field manager that previously owned ``owned``.
+
+    Fields the manager set last time but no longer sets are removed; fields other
+    writers set are kept; lists are owned whole (real SSA merges associative lists
+    item by item, which only matters when two managers share one list).
+    """
+    result = copy.deepcopy(current)
+    now_owned = leaf_paths(applied)
+    for path in sorted(owned - now_owned, key=len, reverse=True):
+        node: Any = result
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    for path in now_owned:
+        node, value = result, applied
+        for part in path[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node, value = node[part], value[part]
+        node[path[-1]] = copy.deepcopy(value[path[-1]])
+    return result, now_owned

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.emulator import discovery, protobuf, scale, status
 from tests.emulator.resources import ResourceType
-from tests.emulator.selectors import field_selector, label_selector
+from tests.emulator.watch import serve_watch
 
 if TYPE_CHECKING:
     from tests.emulator.emulator import KubeEmulator
@@ -63,6 +62,14 @@ class Handler(BaseHTTPRequestHandler):
         # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus the
         # client's delayed ACK adds ~40 ms to every request.
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.emulator.track(self.connection, open_=True)
+
+    def finish(self) -> None:
+        self.emulator.track(self.connection, open_=False)
+        try:
+            super().finish()
+        except OSError:
+            pass  # the peer (or emu.stop) already closed the socket
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # tests read emu.requests, not stderr noise
@@ -258,7 +265,7 @@ class Handler(BaseHTTPRequestHandler):
                 },
             )
         if verb == "watch":
-            return self._watch(t, query)
+            return serve_watch(self, t, query)
         if verb == "get":
             assert t.name
             return self.send_json(200, api.get(rt, t.namespace, t.name, t.version))
@@ -287,8 +294,9 @@ class Handler(BaseHTTPRequestHandler):
         if verb == "patch":
             assert t.name
             ctype = self.headers.get("Content-Type") or ""
+            manager = query.get("fieldManager")
             patched = api.patch(
-                rt, t.namespace, t.name, ctype, raw, t.version, t.subresource, dry_run
+                rt, t.namespace, t.name, ctype, raw, t.version, t.subresource, dry_run, manager
             )
             return self.send_json(200, patched)
         if verb == "delete":
@@ -304,70 +312,6 @@ class Handler(BaseHTTPRequestHandler):
             )
             return self.send_json(200, status.success_status(rt))
         raise status.method_not_allowed()
-
-    def _watch(self, t: Target, query: dict[str, str]) -> None:
-        """Stream watch events (chunked JSON lines) until timeoutSeconds or shutdown."""
-        api, rt = self.emulator.api, t.rt
-        by_label = label_selector(query.get("labelSelector"))
-        by_field = field_selector(query.get("fieldSelector"))
-        timeout = min(float(query.get("timeoutSeconds") or 30), 60.0)
-        deadline = time.monotonic() + timeout
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-
-        def matches(obj: dict) -> bool:
-            ns = obj["metadata"].get("namespace")
-            return (t.namespace is None or ns == t.namespace) and by_label(obj) and by_field(obj)
-
-        def send(kind: str, obj: dict) -> None:
-            obj = dict(obj, apiVersion=rt.api_version(t.version), kind=rt.kind)
-            line = json.dumps({"type": kind, "object": obj}).encode() + b"\n"
-            self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
-            self.wfile.flush()
-
-        store = api.store
-        with store.lock:
-            since_text = query.get("resourceVersion") or ""
-            if since_text in ("", "0"):
-                initial = api.list(rt, t.namespace, None, None, t.version)
-                since = store.resource_version
-            else:
-                initial, since = [], int(since_text)
-        for obj in initial:
-            if matches(obj):
-                send("ADDED", obj)
-        if query.get("sendInitialEvents") == "true":
-            # WatchList (client-go informers, helm --wait): a bookmark ends the initial state.
-            marker = {
-                "apiVersion": rt.api_version(t.version),
-                "kind": rt.kind,
-                "metadata": {
-                    "resourceVersion": str(since),
-                    "annotations": {"k8s.io/initial-events-end": "true"},
-                },
-            }
-            line = json.dumps({"type": "BOOKMARK", "object": marker}).encode() + b"\n"
-            self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
-            self.wfile.flush()
-        while not self.emulator.stopping.is_set():
-            with store.lock:
-                pending = [
-                    e for e in store.events if e.resource_version > since and e.key == rt.key
-                ]
-                if not pending:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    store.changed.wait(min(remaining, 0.5))
-                    continue
-            for event in pending:
-                since = event.resource_version
-                if matches(event.object):
-                    send(event.type, event.object)
-        self.wfile.write(b"0\r\n\r\n")
-        self.close_connection = True
 
 
 def _json_body(raw: bytes) -> Any:

@@ -63,6 +63,9 @@ class WorkloadSimulation:
             # Status-only writes (kubectl, tests) are left alone until the spec changes.
             with self.api.store.lock:
                 self.reconcile(rt.plural, new["metadata"]["namespace"], new["metadata"]["name"])
+        elif rt.key == ("batch", "jobs") and event == "ADDED" and new is not None:
+            with self.api.store.lock:
+                self.complete_job(new)
         elif rt.key == ("", "pods") and event == "DELETED" and old is not None:
             # A deleted pod of a workload is replaced, as its controller would.
             owner = self._workload_of(old)
@@ -234,8 +237,11 @@ class WorkloadSimulation:
                 new_status.update(readyReplicas=ready, availableReplicas=ready)
             if total - ready:
                 new_status["unavailableReplicas"] = total - ready
-            rs_status = {"replicas": total, "fullyLabeledReplicas": total,
-                         "observedGeneration": owner["metadata"].get("generation", 1)}  # fmt: skip
+            rs_status = {
+                "replicas": total,
+                "fullyLabeledReplicas": total,
+                "observedGeneration": owner["metadata"].get("generation", 1),
+            }
             if ready:
                 rs_status.update(readyReplicas=ready, availableReplicas=ready)
             self._write_status(("apps", "replicasets"), owner, rs_status)
@@ -280,6 +286,60 @@ class WorkloadSimulation:
             subresource="status",
             notify=False,
         )
+
+    def complete_job(self, job: dict) -> None:
+        """Jobs run one pod that succeeds at once (helm hooks wait for `Complete`)."""
+        ns, name, uid = (
+            job["metadata"]["namespace"],
+            job["metadata"]["name"],
+            job["metadata"]["uid"],
+        )
+        template = copy.deepcopy((job.get("spec") or {}).get("template") or {})
+        meta = template.get("metadata") or {}
+        labels = meta.setdefault("labels", {})
+        for key, value in (("job-name", name), ("controller-uid", uid)):
+            labels[key] = labels[f"batch.kubernetes.io/{key}"] = value
+        meta.update(
+            name=f"{name}-{random_suffix()}", namespace=ns, ownerReferences=[_owner_ref(job)]
+        )
+        spec = template.get("spec") or {"containers": []}
+        objects.pod_spec_defaults(spec)
+        spec["nodeName"] = objects.NODE_NAME
+        pod_status = objects.completed_pod_status(spec)
+        self.api.create(
+            self._rt("", "pods"),
+            ns,
+            {"metadata": meta, "spec": spec, "status": pod_status},
+            notify=False,
+        )
+        ts = objects.now()
+        job_status = {
+            "startTime": ts,
+            "completionTime": ts,
+            "succeeded": 1,
+            "ready": 0,
+            "terminating": 0,
+            "uncountedTerminatedPods": {},
+            "conditions": [
+                {
+                    "type": "SuccessCriteriaMet",
+                    "status": "True",
+                    "reason": "CompletionsReached",
+                    "message": "Reached expected number of succeeded pods",
+                    "lastProbeTime": ts,
+                    "lastTransitionTime": ts,
+                },
+                {
+                    "type": "Complete",
+                    "status": "True",
+                    "reason": "CompletionsReached",
+                    "message": "Reached expected number of succeeded pods",
+                    "lastProbeTime": ts,
+                    "lastTransitionTime": ts,
+                },
+            ],
+        }
+        self._write_status(("batch", "jobs"), job, job_status)
 
     # --- failure injection ------------------------------------------------------------
 

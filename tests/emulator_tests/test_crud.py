@@ -283,12 +283,16 @@ def test_custom_resources_builtin_and_from_crd(kube, kube_emulator):
                 "scope": "Cluster",
                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
                 "versions": [
-                    {"name": "v1", "served": True, "storage": True, "schema": {
-                        "openAPIV3Schema": {"type": "object"}}}
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {"openAPIV3Schema": {"type": "object"}},
+                    }
                 ],
             },
         }
-    )  # fmt: skip
+    )
     custom.create_cluster_custom_object(
         "example.com",
         "v1",

@@ -104,6 +104,25 @@ def test_helm_list_install_upgrade_uninstall(kube_emulator, kubeconfig, tmp_path
         )
     )
 
+    (chart / "templates" / "hook.yaml").write_text(
+        textwrap.dedent(
+            """\
+            apiVersion: batch/v1
+            kind: Job
+            metadata:
+              name: pre
+              annotations:
+                helm.sh/hook: pre-install
+                helm.sh/hook-delete-policy: hook-succeeded
+            spec:
+              template:
+                spec:
+                  restartPolicy: Never
+                  containers: [{name: pre, image: "busybox:1", command: ["true"]}]
+            """
+        )
+    )
+
     def run(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [helm, *args, "--kubeconfig", str(kubeconfig)],
@@ -114,15 +133,36 @@ def test_helm_list_install_upgrade_uninstall(kube_emulator, kubeconfig, tmp_path
 
     listed = run("list", "-n", "apps")
     assert listed.returncode == 0, listed.stderr
-    installed = run("install", "demo", str(chart), "-n", "apps", "--create-namespace", "--wait",
-                    "--timeout", "30s")  # fmt: skip
+    installed = run(
+        "install",
+        "demo",
+        str(chart),
+        "-n",
+        "apps",
+        "--create-namespace",
+        "--wait",
+        "--timeout",
+        "30s",
+    )
     assert installed.returncode == 0, installed.stderr
-    assert len(kube_emulator.list("v1", "Pod", "apps")) == 2
+    assert len(kube_emulator.list("v1", "Pod", "apps")) == 2  # the hook's pod went with it
+    assert any(w.path == "/apis/batch/v1/namespaces/apps/jobs/pre" for w in kube_emulator.writes())
+    assert kube_emulator.list("batch/v1", "Job", "apps") == []
     [release] = kube_emulator.list("v1", "Secret", "apps")
     assert release["metadata"]["labels"]["owner"] == "helm"
     assert release["type"] == "helm.sh/release.v1"
-    upgraded = run("upgrade", "demo", str(chart), "-n", "apps", "--set", "replicas=3", "--wait",
-                   "--timeout", "30s")  # fmt: skip
+    upgraded = run(
+        "upgrade",
+        "demo",
+        str(chart),
+        "-n",
+        "apps",
+        "--set",
+        "replicas=3",
+        "--wait",
+        "--timeout",
+        "30s",
+    )
     assert upgraded.returncode == 0, upgraded.stderr
     assert len(kube_emulator.list("v1", "Pod", "apps")) == 3
     status = run("status", "demo", "-n", "apps", "-o", "json")

@@ -177,3 +177,40 @@ def test_status_is_only_written_through_status_subresource(kube):
     assert kube.apps.read_namespaced_deployment("st", "default").status.replicas == 1
     kube.apps.patch_namespaced_deployment_status("st", "default", {"status": {"replicas": 7}})
     assert kube.apps.read_namespaced_deployment("st", "default").status.replicas == 7
+
+
+def test_server_side_apply_removes_only_fields_the_manager_dropped():
+    from tests.emulator.patch import leaf_paths, server_side_apply
+
+    first = {"metadata": {"labels": {"a": "1", "b": "2"}}, "data": {"x": "1", "y": "2"}}
+    owned = leaf_paths(first)
+    # Another writer adds a label; the manager's next apply drops label b and key y.
+    current = {
+        "metadata": {"name": "c", "labels": {"a": "1", "b": "2", "other": "kept"}},
+        "data": {"x": "1", "y": "2"},
+    }
+    second = {"metadata": {"labels": {"a": "1"}}, "data": {"x": "9"}}
+    result, now_owned = server_side_apply(current, second, owned)
+    assert result == {
+        "metadata": {"name": "c", "labels": {"a": "1", "other": "kept"}},
+        "data": {"x": "9"},
+    }
+    assert now_owned == {("metadata", "labels", "a"), ("data", "x")}
+
+
+def test_apply_through_http(kube, kube_emulator):
+    def apply(body: dict) -> None:
+        kube.core.patch_namespaced_config_map(
+            "applied", "default", body, field_manager="helm",
+            _content_type="application/apply-patch+yaml",
+        )  # fmt: skip
+
+    base = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}}
+    apply({**base, "data": {"a": "1", "b": "2"}})  # creates
+    kube.core.patch_namespaced_config_map(
+        "applied", "default", {"metadata": {"labels": {"x": "y"}}}
+    )
+    apply({**base, "data": {"a": "1"}})
+    got = kube_emulator.get("v1", "ConfigMap", "applied", "default")
+    assert got["data"] == {"a": "1"}
+    assert got["metadata"]["labels"] == {"x": "y"}

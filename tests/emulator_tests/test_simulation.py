@@ -148,3 +148,28 @@ def test_scale_subresource(kube):
     body["spec"]["replicas"] = 2
     assert kube.apps.replace_namespaced_deployment_scale("web", "default", body).spec.replicas == 2
     assert len(pod_names(kube)) == 2
+
+
+def test_job_completes_with_a_succeeded_pod(kube):
+    from kubernetes import client
+
+    job = client.BatchV1Api(kube.api_client).create_namespaced_job(
+        "default",
+        {
+            "metadata": {"name": "once"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "containers": [{"name": "c", "image": "busybox:1"}],
+                    }
+                }
+            },
+        },
+    )
+    status = client.BatchV1Api(kube.api_client).read_namespaced_job("once", "default").status
+    assert status.succeeded == 1
+    assert {c.type: c.status for c in status.conditions}["Complete"] == "True"
+    [pod] = kube.core.list_namespaced_pod("default", label_selector="job-name=once").items
+    assert pod.status.phase == "Succeeded"
+    assert pod.metadata.owner_references[0].uid == job.metadata.uid

@@ -227,3 +227,20 @@ def test_pod_log(kube, kube_emulator):
     with pytest.raises(ApiException) as err:
         kube.core.read_namespaced_pod_log("ghost", "default")
     assert err.value.status == 404
+
+
+def test_stop_drops_open_port_forwards(kube, kube_emulator, http_target):
+    seed_pod(kube_emulator)
+    kube_emulator.serve_port_forward(
+        "default", "osm-controller-1", 15000, "127.0.0.1", http_target.server_address[1]
+    )
+    pf = portforward(
+        kube.core.connect_get_namespaced_pod_portforward,
+        "osm-controller-1",
+        "default",
+        ports="15000",
+    )
+    sock = pf.socket(15000)
+    sock.settimeout(5)
+    kube_emulator.stop()
+    assert sock.recv(10) == b""  # EOF, not a hang

@@ -22,12 +22,15 @@ def local_run(
     ],
     work_dir: Annotated[
         Path | None,
-        typer.Option("--work-dir", help="Keep logs, certificates and state.json here"),
+        typer.Option(
+            "--work-dir",
+            help="Keep logs, Envoy bootstraps and state.json here (default: a temporary dir)",
+        ),
     ] = None,
     address_block: Annotated[
         str | None,
         typer.Option(
-            "--address-block", help="Use 127.X.Y.0/24 (give 127.X.Y) [default: random free]"
+            "--address-block", help="Use 127.X.Y.0/24 (give 127.X.Y); default: a random free block"
         ),
     ] = None,
     output: OutputOption = OutputFormat.table,

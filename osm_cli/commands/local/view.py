@@ -24,22 +24,28 @@ def pods_table(state: dict[str, Any]) -> Table:
 
 
 def wait_until_interrupted(app_ctx: AppContext, meshes: Sequence[Any]) -> None:
-    """Block until Ctrl-C or SIGTERM (then return normally); raise if a process dies."""
+    """Block until Ctrl-C or SIGTERM (then return normally); raise if a process dies.
+
+    The signals only set a flag: a KeyboardInterrupt raised inside a threading wait can
+    leave its lock broken ("release unlocked lock", seen here), so nothing here blocks on
+    one while a signal may arrive.
+    """
     stop = threading.Event()
-    previous = None
+    previous: dict[signal.Signals, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
     app_ctx.info("Running; press Ctrl-C to stop.")
     try:
         while not stop.is_set():
             for mesh in meshes:
                 mesh.check()
-            stop.wait(0.5)
-    except KeyboardInterrupt:
+            time.sleep(0.2)
+    except KeyboardInterrupt:  # not the main thread: no handler of ours
         pass
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     app_ctx.info("Stopping the local mesh ...")
 
 

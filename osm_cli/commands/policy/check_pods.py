@@ -23,9 +23,11 @@ def check_pods(
 ) -> None:
     """Check whether a source pod may send traffic to a destination pod.
 
-    Allowed by an SMI TrafficTarget, or by permissive traffic policy mode. The answer lists
-    the routes (HTTP matches, TCP/UDP ports) the source may use. A pod without a namespace
-    is looked up in the 'default' namespace.
+    Allowed by an SMI TrafficTarget, or by permissive traffic policy mode.
+
+    Lists the routes (HTTP matches, TCP/UDP ports) the source may use.
+
+    A pod given without a namespace is looked up in the 'default' namespace.
     """
     from osm_mesh.policy.check import check_pods as run_check
 

@@ -26,8 +26,9 @@ def lint(
 ) -> None:
     """Lint SMI policies and the Services, ServiceAccounts and Deployments beside them.
 
-    No cluster is contacted. Every SMI version is accepted. Errors exit 1; warnings and
-    info alone exit 0.
+    Offline: no cluster is contacted. Every SMI version is accepted.
+
+    Errors exit 1; warnings and info alone exit 0.
     """
     from osm_mesh.policy.lint import lint_paths
 

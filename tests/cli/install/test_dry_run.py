@@ -207,3 +207,22 @@ def test_unreachable_cluster_fails_fast(osm, dead_kubeconfig):
         "Error: Could not access Kubernetes cluster, check kubeconfig"
     ), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_verbose_shows_helm_commands(osm):
+    for _ in range(2):  # one handler per invocation, not one more each time
+        result = osm(["install", "--dry-run", "--verbose"], environ=helm_path_env())
+        assert result.exit_code == 0
+        lines = [ln for ln in result.stderr.splitlines() if "running command:" in ln]
+        assert len(lines) == 1
+        assert lines[0].startswith("[debug] running command: ")
+        assert " template osm " in lines[0]
+
+
+def test_forbidden_check_names_the_permission(osm, kube_emulator, kubeconfig):
+    kube_emulator.forbid("list", "deployments")
+    result = osm(["install"], kubeconfig=kubeconfig, environ=helm_path_env())
+    assert result.exit_code == 1
+    first = result.stderr.splitlines()[0]
+    assert first.startswith('Error: deployments.apps is forbidden: User "emulator" cannot list')
+    assert kube_emulator.writes() == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.cli.install.support import (
@@ -98,6 +100,8 @@ def test_second_mesh_without_single_mesh_enforcement(osm, kube_emulator, kubecon
             "--osm-namespace",
             "m2-system",
             "--enforce-single-mesh=false",
+            "-o",
+            "json",
         ],
         kubeconfig=kubeconfig,
         environ=helm_path_env(),
@@ -106,6 +110,12 @@ def test_second_mesh_without_single_mesh_enforcement(osm, kube_emulator, kubecon
     assert result.stderr.splitlines()[-1] == (
         "OSM installed successfully in namespace [m2-system] with mesh name [m2]"
     )
+    assert json.loads(result.stdout) == {
+        "meshName": "m2",
+        "namespace": "m2-system",
+        "revision": 1,
+        "workloads": {"osm-controller": "1/1 ready", "osm-injector": "1/1 ready"},
+    }
     controller = kube_emulator.get("apps/v1", "Deployment", "osm-controller", "m2-system")
     assert controller["metadata"]["labels"]["meshName"] == "m2"
     assert "enforceSingleMesh" not in controller["metadata"]["labels"]
@@ -144,3 +154,33 @@ def test_progress_on_a_terminal(osm, kube_emulator, kubeconfig):
     assert "OSM installed successfully in namespace [osm-system] with mesh name [osm]" in (
         result.stderr
     )
+
+
+def test_install_brings_old_crds_to_every_smi_version(osm, kube_emulator, kubeconfig):
+    from tests.mesh.kube.test_crds import OSM_V12_TRAFFICTARGET
+
+    kube_emulator.create(OSM_V12_TRAFFICTARGET)  # left behind by an OSM v1.2 install
+    result = osm(["install"], kubeconfig=kubeconfig, environ=helm_path_env())
+    assert result.exit_code == 0, result.stderr
+    assert (
+        "Updated CRD traffictargets.access.smi-spec.io (now also serves v1alpha1, v1alpha2)"
+        in result.stderr.splitlines()
+    )
+    crd = kube_emulator.get(
+        "apiextensions.k8s.io/v1", "CustomResourceDefinition", "traffictargets.access.smi-spec.io"
+    )
+    assert [v["name"] for v in crd["spec"]["versions"] if v["served"]] == [
+        "v1alpha1",
+        "v1alpha2",
+        "v1alpha3",
+    ]
+    # The article's v1alpha2 TrafficTarget is now accepted by the cluster.
+    kube_emulator.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app"}})
+    from osm_mesh.kube.client import connect
+
+    connect(kubeconfig=str(kubeconfig)).custom.create_namespaced_custom_object(
+        "access.smi-spec.io", "v1alpha2", "app", "traffictargets",
+        {"apiVersion": "access.smi-spec.io/v1alpha2", "kind": "TrafficTarget",
+         "metadata": {"name": "api"}, "spec": {"destination": {"kind": "ServiceAccount",
+                                                              "name": "api"}}},
+    )  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from osm_mesh.helm.chart import crd_names as chart_crds
+from osm_mesh.helm.location import crd_names as chart_crds
 from tests.cli.install.support import (
     crd_names,
     deployments,
@@ -176,3 +176,17 @@ def test_crds_kept_while_another_mesh_uses_them(kube_emulator, kubeconfig):
     assert result.deleted == []
     assert len(result.kept) == len(chart_crds())
     assert len(crd_names(kube_emulator)) == 2
+
+
+@pytest.mark.parametrize("command", [["uninstall", "mesh", "-f"], ["mesh", "upgrade"]])
+def test_unreachable_cluster(osm, tmp_path, command):
+    from tests.cli.install.test_dry_run import UNREACHABLE_KUBECONFIG
+
+    config = tmp_path / "kubeconfig"
+    config.write_text(UNREACHABLE_KUBECONFIG)
+    result = osm(command, kubeconfig=config, environ=helm_path_env())
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0].startswith(
+        "Error: Could not access Kubernetes cluster, check kubeconfig"
+    ), result.stderr
+    assert "Traceback" not in result.stderr

@@ -136,6 +136,7 @@ def test_monitored_namespaces():
         "d",
     }
     assert [s.name for s in build_catalog(objects, monitored=["out"]).services] == ["b"]
+    assert [s.name for s in build_catalog(objects, monitored="out").services] == ["b"]
     assert build_catalog(objects, mesh_name="other").monitored_namespaces == frozenset()
 
 

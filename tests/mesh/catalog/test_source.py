@@ -81,3 +81,23 @@ def test_set_pod_ip_hook():
     assert all(p.ip == "" for p in source.snapshot().pods)
     catalog = source.set_pod_ip(lambda ns, dep, i, pod: "127.0.0.9")
     assert {p.ip for p in catalog.pods} == {"127.0.0.9"}
+
+
+def test_concurrent_changes_are_serialized():
+    source = FileSource(objects=[split(1, 1)], monitored="all")
+    seen: list[int] = []
+    source.watch(lambda catalog: seen.append(catalog.version))
+
+    def writer(prefix: str) -> None:
+        for i in range(20):
+            obj = split(i, 1)
+            obj["metadata"]["name"] = f"{prefix}-{i}"
+            source.apply([obj])
+
+    threads = [threading.Thread(target=writer, args=(p,)) for p in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen == sorted(seen) and len(seen) == 40
+    assert len(source.snapshot().traffic_splits) == 41

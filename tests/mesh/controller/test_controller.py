@@ -66,10 +66,12 @@ def test_http_endpoints(controller):
         for line in metrics.splitlines()
         if line and not line.startswith("#")
     }
-    assert values["osm_proxies_connected"] == 0
+    # Names the chart's control-plane dashboard reads (docs/container-contract.md).
+    assert values["osm_proxy_connect_count"] == 0
+    assert values["osm_proxy_xds_nack_total"] == 0
+    assert "osm_proxy_config_update_time_seconds_count" in values
     assert values["osm_catalog_version"] >= 1
     assert "osm_translation_seconds_count" in values
-    assert "osm_proxy_nacks" in values
     assert "osm_kube_watch_errors_total" in values
 
     controller.stop()  # a stopping controller leaves the Service's endpoints at once
@@ -101,7 +103,11 @@ def test_policy_changes_reach_the_catalog(controller, kubeconfig):
         "bookbuyer-to-bookstore",
         "bookstore",
         {
-            "destination": {"kind": "ServiceAccount", "name": "bookstore", "namespace": "bookstore"},
+            "destination": {
+                "kind": "ServiceAccount",
+                "name": "bookstore",
+                "namespace": "bookstore",
+            },
             "sources": [{"kind": "ServiceAccount", "name": "bookbuyer", "namespace": "bookbuyer"}],
             "rules": [{"kind": "HTTPRouteGroup", "name": "bookstore-routes", "matches": ["buy"]}],
         },
@@ -137,7 +143,10 @@ def test_policy_changes_reach_the_catalog(controller, kubeconfig):
     deadline = time.monotonic() + 10
     while "plain" not in source.snapshot().monitored_namespaces and time.monotonic() < deadline:
         source.wait_for_change(source.version, timeout=1)
-    assert {str(s) for s in source.snapshot().services} == {"bookstore/bookstore", "plain/bookstore"}
+    assert {str(s) for s in source.snapshot().services} == {
+        "bookstore/bookstore",
+        "plain/bookstore",
+    }
 
 
 def test_no_list_permission_fails_start_with_a_hint(kube_emulator, kubeconfig):
@@ -151,7 +160,9 @@ def test_no_list_permission_fails_start_with_a_hint(kube_emulator, kubeconfig):
     assert controller.source is not None and controller.source.errors >= 1
 
 
-def test_osm_version_and_mesh_list_read_the_real_controller(osm, controller, kube_emulator, kubeconfig):
+def test_osm_version_and_mesh_list_read_the_real_controller(
+    osm, controller, kube_emulator, kubeconfig
+):
     """The CLI reaches this controller's :9091 through the API server's pod proxy."""
     pod = kube_seed.mesh(kube_emulator, "osm", "osm-system", osm_mesh.__version__, serve=False)
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -183,3 +194,59 @@ def test_osm_version_and_mesh_list_read_the_real_controller(osm, controller, kub
         "TrafficTarget": "v1alpha3",
         "UDPRoute": "v1alpha4",
     }
+
+
+def _bootstrap_secret(name: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": "bookstore"},
+        "data": {"bootstrap.yaml": "e30="},
+    }
+
+
+def test_bootstrap_secrets_are_owned_by_their_pods(kube_emulator, kubeconfig):
+    seed_mesh(kube_emulator)
+    kube_emulator.create(_bootstrap_secret(f"envoy-bootstrap-config-{POD_UUID}"))
+    running = Controller(connect(str(kubeconfig)), settings()).start()
+    try:
+        pod = kube_emulator.get("v1", "Pod", "bookstore-0", "bookstore")
+        deadline = time.monotonic() + 10
+        secret = None
+        while time.monotonic() < deadline:
+            secret = kube_emulator.get(
+                "v1", "Secret", f"envoy-bootstrap-config-{POD_UUID}", "bookstore"
+            )
+            if secret["metadata"].get("ownerReferences"):
+                break
+            time.sleep(0.05)
+        assert secret["metadata"]["ownerReferences"] == [
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": "bookstore-0",
+                "uid": pod["metadata"]["uid"],
+            }
+        ]
+        # Deleting the pod now takes its bootstrap Secret (and the client key in it) along.
+        kube_emulator.delete("v1", "Pod", "bookstore-0", "bookstore")
+        gone = kube_emulator.get("v1", "Secret", f"envoy-bootstrap-config-{POD_UUID}", "bookstore")
+        assert gone is None
+    finally:
+        running.stop()
+
+
+def test_without_patch_permission_secrets_are_left_alone(kube_emulator, kubeconfig):
+    seed_mesh(kube_emulator)
+    kube_emulator.create(_bootstrap_secret(f"envoy-bootstrap-config-{POD_UUID}"))
+    kube_emulator.forbid("patch", "secrets")
+    running = Controller(connect(str(kubeconfig)), settings()).start()
+    try:
+        assert running.adopter is not None
+        deadline = time.monotonic() + 10
+        while not running.adopter.forbidden and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert running.adopter.forbidden
+        assert running.readiness() == (True, "ok")  # a missing permission is not fatal
+    finally:
+        running.stop()

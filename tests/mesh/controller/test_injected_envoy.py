@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import threading
+import time
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -29,16 +32,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def with_local_ports(bootstrap: dict, admin: int, metrics: int) -> dict:
-    """The Secret's bootstrap with the fixed pod ports moved to free ones (shared machine)."""
+def with_local_ports(bootstrap: dict, admin: int, ports: dict[str, int]) -> dict:
+    """The Secret's bootstrap with the fixed pod ports moved to free ones (shared machine):
+    ``ports`` maps static listener names to the ports to use instead."""
     bootstrap["admin"]["address"]["socket_address"]["port_value"] = admin
     for cluster in bootstrap["static_resources"]["clusters"]:
         if cluster["name"] == "envoy-admin":
             lb = cluster["load_assignment"]["endpoints"][0]["lb_endpoints"][0]
             lb["endpoint"]["address"]["socket_address"]["port_value"] = admin
-    (listener,) = bootstrap["static_resources"]["listeners"]
-    listener["address"]["socket_address"].update(address="127.0.0.1", port_value=metrics)
+    listeners = bootstrap["static_resources"]["listeners"]
+    assert {listener["name"] for listener in listeners} == set(ports)
+    for listener in listeners:
+        listener["address"]["socket_address"].update(
+            address="127.0.0.1", port_value=ports[listener["name"]]
+        )
     return bootstrap
+
+
+class _App(BaseHTTPRequestHandler):
+    """The meshed app: answers its readiness path and a path the probe listener must hide."""
+
+    def do_GET(self) -> None:
+        body = b"ready" if self.path == "/ready" else b"private"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
 
 
 def test_an_injected_pod_gets_its_config_from_the_controller(kube_emulator, kubeconfig, tmp_path):
@@ -65,6 +87,8 @@ def test_an_injected_pod_gets_its_config_from_the_controller(kube_emulator, kube
         ),
     ).start()
     envoy = None
+    app = ThreadingHTTPServer(("127.0.0.1", 0), _App)
+    threading.Thread(target=app.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
     try:
         pod = {
             "apiVersion": "v1",
@@ -72,7 +96,14 @@ def test_an_injected_pod_gets_its_config_from_the_controller(kube_emulator, kube
             "metadata": {"name": "bookbuyer-0", "labels": {"app": "bookbuyer"}},
             "spec": {
                 "serviceAccountName": "bookstore",
-                "containers": [{"name": "app", "image": "bookbuyer:v1"}],
+                "containers": [
+                    {
+                        "name": "app",
+                        "image": "bookbuyer:v1",
+                        "ports": [{"name": "http", "containerPort": app.server_port}],
+                        "readinessProbe": {"httpGet": {"port": "http", "path": "/ready"}},
+                    }
+                ],
             },
         }
         status, body = post(
@@ -93,9 +124,11 @@ def test_an_injected_pod_gets_its_config_from_the_controller(kube_emulator, kube
             "v1", "Secret", f"envoy-bootstrap-config-{proxy_uuid}", "bookstore"
         )
         bootstrap = json.loads(base64.b64decode(secret["data"]["bootstrap.yaml"]))
-        metrics_port = free_port()
+        metrics_port, probe_port = free_port(), free_port()
+        assert patched["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] == 15901
+        ports = {"prometheus-listener": metrics_port, "probe-15901": probe_port}
         envoy = EnvoyProcess(
-            with_local_ports(bootstrap, free_port(), metrics_port), tmp_path, name="bookbuyer"
+            with_local_ports(bootstrap, free_port(), ports), tmp_path, name="bookbuyer"
         ).start()
 
         cp = controller.control_plane
@@ -115,11 +148,60 @@ def test_an_injected_pod_gets_its_config_from_the_controller(kube_emulator, kube
         with pytest.raises(urllib.error.HTTPError) as denied:
             _OPENER.open(f"http://127.0.0.1:{metrics_port}/config_dump", timeout=5)
         assert denied.value.code == 404
+        # The kubelet's readiness probe reaches the app through its probe listener, which
+        # forwards that path only.
+        with _OPENER.open(f"http://127.0.0.1:{probe_port}/ready", timeout=5) as r:
+            assert r.read() == b"ready"
+        with pytest.raises(urllib.error.HTTPError) as hidden:
+            _OPENER.open(f"http://127.0.0.1:{probe_port}/private", timeout=5)
+        assert hidden.value.code == 404
 
-        _, _, metrics = http_get(controller.http.port, "/metrics")
-        assert "osm_proxies_connected 1.0" in metrics
+        # A policy change is pushed to the running Envoy, which ACKs it.
+        version = cp.version
+        kube.custom.create_namespaced_custom_object(
+            "access.smi-spec.io",
+            "v1alpha3",
+            "bookstore",
+            "traffictargets",
+            {
+                "apiVersion": "access.smi-spec.io/v1alpha3",
+                "kind": "TrafficTarget",
+                "metadata": {"name": "self", "namespace": "bookstore"},
+                "spec": {
+                    "destination": {
+                        "kind": "ServiceAccount",
+                        "name": "bookstore",
+                        "namespace": "bookstore",
+                    },
+                    "sources": [
+                        {"kind": "ServiceAccount", "name": "bookstore", "namespace": "bookstore"}
+                    ],
+                    "rules": [{"kind": "TCPRoute", "name": "all"}],
+                },
+            },
+        )
+        assert cp.wait_converged(version + 1, timeout=20), envoy.log_tail(10)
+        assert cp.statuses()[node].nacks == []
+
+        values = {}
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            _, _, metrics = http_get(controller.http.port, "/metrics")
+            values = {
+                line.split()[0]: float(line.split()[1])
+                for line in metrics.splitlines()
+                if line and not line.startswith("#")
+            }
+            if values.get("osm_proxy_config_update_time_seconds_count", 0) >= 1:
+                break
+            time.sleep(0.05)
+        assert values["osm_proxy_connect_count"] == 1
+        assert values["osm_proxy_config_update_time_seconds_count"] >= 1
+        assert values["osm_proxy_xds_nack_total"] == 0
     finally:
         if envoy is not None:
             envoy.stop()
         injector.stop()
         controller.stop()
+        app.shutdown()
+        app.server_close()

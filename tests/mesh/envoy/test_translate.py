@@ -40,7 +40,7 @@ def tcp_route(ns: str, name: str, ports: list[int]) -> dict:
     }
 
 
-def objects(permissive: bool = False) -> list[dict]:
+def objects(permissive: bool = False, egress: bool = False) -> list[dict]:
     tt_db = traffic_target(NS, "db", "db", ["api"], "db-route")
     tt_db["spec"]["rules"] = [{"kind": "TCPRoute", "name": "db-route"}]
     return [
@@ -66,13 +66,20 @@ def objects(permissive: bool = False) -> list[dict]:
         traffic_target(NS, "v2", "v2", ["web"], "routes"),
         tt_db,
         traffic_split(NS, "split", "api", {"api": 0, "api-v2": 100}),
-        mesh_config(permissive),
+        with_egress(mesh_config(permissive), egress),
     ]
 
 
-def catalog(permissive: bool = False):
+def with_egress(config: dict, egress: bool) -> dict:
+    config["spec"]["traffic"]["enableEgress"] = egress
+    return config
+
+
+def catalog(permissive: bool = False, egress: bool = False):
     ips = iter(f"10.0.0.{i}" for i in range(1, 100))
-    source = FileSource(objects=objects(permissive), monitored="all", pod_ip=lambda *a: next(ips))
+    source = FileSource(
+        objects=objects(permissive, egress), monitored="all", pod_ip=lambda *a: next(ips)
+    )
     return source.snapshot()
 
 
@@ -262,3 +269,49 @@ def test_types_are_complete(cert):
     assert set(by_type) == {LISTENER, ROUTE, CLUSTER, ENDPOINT, SECRET}
     eds = {n for n, c in by_type[CLUSTER].items() if c.type == c.EDS}
     assert eds == set(by_type[ENDPOINT])  # every EDS cluster has its assignment
+
+
+def test_cluster_mode_outbound_tcp_by_destination_port(cert):
+    cat = catalog()
+    api = proxy_of(cat, "api")  # the TCPRoute lets api reach db:5432
+    res = translate(cat, api, TranslateOptions(), cert)
+    chains = as_json(res.listeners[names.OUTBOUND_LISTENER])["filterChains"]
+    assert chains[0]["filterChainMatch"] == {"destinationPort": 5432}
+    assert chains[0]["filters"][0]["typedConfig"]["cluster"] == "shop/db|5432"
+    tls = as_json(res.clusters["shop/db|5432"])["transportSocket"]["typedConfig"]
+    assert tls["sni"] == "tcp-5432.db.shop.svc.cluster.local"
+    local = translate(cat, api, TranslateOptions(mode="local"), cert)
+    assert "shop/db|5432" not in local.clusters  # no way to send TCP without iptables
+
+
+def test_egress_passes_unknown_destinations_through_in_cluster_mode(cert):
+    cat = catalog(egress=True)
+    res = translate(cat, proxy_of(cat, "web"), TranslateOptions(), cert)
+    vhosts = {v.name: v for v in res.routes[names.OUTBOUND_ROUTE].virtual_hosts}
+    assert "deny-unlisted" not in vhosts
+    assert vhosts["egress-passthrough"].routes[0].route.cluster == names.PASSTHROUGH_CLUSTER
+    assert (
+        res.clusters[names.PASSTHROUGH_CLUSTER].type
+        == res.clusters[names.PASSTHROUGH_CLUSTER].ORIGINAL_DST
+    )
+    listener = as_json(res.listeners[names.OUTBOUND_LISTENER])
+    assert listener["defaultFilterChain"]["filters"][0]["typedConfig"]["cluster"] == (
+        names.PASSTHROUGH_CLUSTER
+    )
+    http = next(c for c in listener["filterChains"] if c["name"] == "outbound-http")
+    assert http["filterChainMatch"]["applicationProtocols"] == ["http/1.0", "http/1.1", "h2c"]
+    # Local mode has no original destination: no egress there.
+    local = translate(cat, proxy_of(cat, "web"), TranslateOptions(mode="local"), cert)
+    assert names.PASSTHROUGH_CLUSTER not in local.clusters
+
+
+def test_split_backend_answers_to_its_root_names(cert):
+    """Requests to the root keep Host api.shop on their way to api-v2: its inbound matches it."""
+    cat = catalog()
+    res = translate(cat, proxy_of(cat, "api-v2"), TranslateOptions(), cert)
+    (vhost,) = res.routes[names.INBOUND_ROUTE].virtual_hosts
+    assert "api-v2.shop" in vhost.domains and "api.shop.svc.cluster.local" in vhost.domains
+    # api itself (weight 0 in the split) does not get the root's names twice or as a backend.
+    api = translate(cat, proxy_of(cat, "api"), TranslateOptions(), cert)
+    (api_vhost,) = api.routes[names.INBOUND_ROUTE].virtual_hosts
+    assert len(set(api_vhost.domains)) == len(api_vhost.domains)

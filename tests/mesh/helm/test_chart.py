@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from osm_mesh.errors import InvalidInput
-from osm_mesh.helm.chart import crd_names, default_chart_path, load_chart
 from osm_mesh.helm.client import translate
+from osm_mesh.helm.location import crd_names, default_chart_path, load_chart
 
 
 def test_default_chart_is_the_repositorys_in_a_checkout():
@@ -57,3 +57,20 @@ def test_helm_errors_condensed_to_one_line():
         )
     )
     assert down.message.startswith("Could not access Kubernetes cluster, check kubeconfig:")
+
+
+def test_packaged_chart(tmp_path):
+    import subprocess
+
+    from osm_mesh.helm.location import crd_documents
+    from tests.cli.install.support import VENV_BIN
+
+    subprocess.run(
+        [str(VENV_BIN / "helm"), "package", str(default_chart_path()), "-d", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    archive = next(tmp_path.glob("osm-*.tgz"))
+    chart = load_chart(archive)
+    assert chart.path == archive
+    assert sorted(d["metadata"]["name"] for d in crd_documents(chart)) == sorted(crd_names())

@@ -74,7 +74,10 @@ ENABLED_NS = {"openservicemesh.io/sidecar-injection": "enabled"}
         (
             pod(),
             namespace(
-                labels={"openservicemesh.io/monitored-by": "osm", "openservicemesh.io/ignore": "true"},
+                labels={
+                    "openservicemesh.io/monitored-by": "osm",
+                    "openservicemesh.io/ignore": "true",
+                },
                 annotations=ENABLED_NS,
             ),
             False,
@@ -208,7 +211,7 @@ def test_mesh_config_and_pod_annotations_set_image_log_level_and_exclusions():
 
 def test_a_bad_exclusion_annotation_cannot_reach_the_shell():
     the_pod = pod({"openservicemesh.io/outbound-port-exclusion-list": "80; rm -rf /"})
-    with pytest.raises(ValueError, match="outbound-port-exclusion-list.*not a port number"):
+    with pytest.raises(ValueError, match=r"outbound-port-exclusion-list.*not a port number"):
         injection_patch(the_pod, namespace(), SETTINGS, UUID)
 
 
@@ -220,3 +223,58 @@ def test_the_patched_pod_is_a_valid_kubernetes_pod():
     patched = json_patch(copy.deepcopy(original), injection_patch(original, ns, SETTINGS, UUID))
     version = kubernetes_validate.utils.latest_version()
     kubernetes_validate.validate(patched, version, strict=True)
+
+
+def test_http_probes_move_to_envoy_probe_listeners():
+    from osm_mesh.injector.bootstrap import pod_bootstrap
+    from osm_mesh.injector.probes import probe_plan
+
+    the_pod = pod()
+    app = the_pod["spec"]["containers"][0]
+    app["ports"] = [{"name": "http", "containerPort": 8080}, {"containerPort": 8443}]
+    app["readinessProbe"] = {"httpGet": {"port": "http", "path": "/ready?verbose=1"}}
+    app["livenessProbe"] = {"httpGet": {"port": 8443, "path": "/live", "scheme": "HTTPS"}}
+    app["startupProbe"] = {"tcpSocket": {"port": 8080}}
+    the_pod["spec"]["containers"].append(
+        {
+            "name": "sidecar",
+            "image": "other:1",
+            "readinessProbe": {"httpGet": {"host": "10.0.0.1", "port": 80, "path": "/"}},
+        }
+    )
+    patched = json_patch(the_pod, injection_patch(the_pod, namespace(), SETTINGS, UUID))
+    app = patched["spec"]["containers"][0]
+    # Listeners are numbered in liveness, readiness, startup order.
+    assert app["livenessProbe"]["httpGet"] == {"port": 15901, "path": "/live", "scheme": "HTTP"}
+    assert app["readinessProbe"]["httpGet"] == {
+        "port": 15902,
+        "path": "/ready?verbose=1",
+        "scheme": "HTTP",
+    }
+    assert app["startupProbe"] == {"tcpSocket": {"port": 8080}}  # answered by Envoy itself
+    # A probe aimed at another host never enters the pod.
+    assert patched["spec"]["containers"][1]["readinessProbe"]["httpGet"]["port"] == 80
+    script = patched["spec"]["initContainers"][0]["args"][0]
+    assert "-A OSM_PROXY_INBOUND -p tcp -m multiport --dports 15901,15902 -j RETURN" in script
+
+    from osm_mesh.catalog.model import Identity
+    from osm_mesh.certs.ca import CertificateAuthority
+
+    ca = CertificateAuthority.create()
+    config = pod_bootstrap(
+        proxy_uuid=UUID,
+        namespace="bookstore",
+        service_account="bookstore",
+        settings=SETTINGS,
+        cert=ca.issue(Identity("bookstore", "bookstore")),
+        probes=probe_plan(the_pod),
+    )
+    listeners = {listener["name"]: listener for listener in config["static_resources"]["listeners"]}
+    assert set(listeners) == {"prometheus-listener", "probe-15901", "probe-15902"}
+    hcm = listeners["probe-15902"]["filter_chains"][0]["filters"][0]["typed_config"]
+    (route,) = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    # Only the probe's path is forwarded: the listener is not a way around mTLS.
+    assert route == {"match": {"path": "/ready"}, "route": {"cluster": "probe-8080"}}
+    clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
+    assert "transport_socket" not in clusters["probe-8080"]
+    assert clusters["probe-8443-tls"]["transport_socket"]["name"] == "envoy.transport_sockets.tls"

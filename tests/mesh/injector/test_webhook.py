@@ -154,7 +154,9 @@ def test_registers_the_webhook_configuration(injector, kube_emulator):
 
 def test_injects_a_pod_and_creates_its_bootstrap_secret(injector, kube_emulator):
     ca_pem = registered_ca(kube_emulator)
-    status, body = post(injector.webhook_port, ca_pem, json.dumps(review("bookstore", a_pod())).encode())
+    status, body = post(
+        injector.webhook_port, ca_pem, json.dumps(review("bookstore", a_pod())).encode()
+    )
     assert status == 200
     answer = json.loads(body)
     assert answer["apiVersion"] == "admission.k8s.io/v1"
@@ -194,6 +196,14 @@ def test_injects_a_pod_and_creates_its_bootstrap_secret(injector, kube_emulator)
     )
     (metrics,) = bootstrap["static_resources"]["listeners"]
     assert metrics["address"]["socket_address"]["port_value"] == 15010
+
+    # The injector's own :9091 (readiness probe, Prometheus scrape).
+    from tests.mesh.controller.conftest import http_get
+
+    assert http_get(injector.http.port, "/health/ready")[0] == 200
+    _, _, scrape = http_get(injector.http.port, "/metrics")
+    assert "osm_injector_injection_total 1.0" in scrape
+    assert "osm_injector_reviews_total 1.0" in scrape
 
 
 def test_a_dry_run_has_no_side_effects(injector, kube_emulator):
@@ -235,7 +245,9 @@ def test_garbage_is_a_400_and_an_untrusted_ca_fails_the_handshake(injector, kube
 def test_a_restart_updates_the_registration_in_place(injector, kube_emulator, kubeconfig):
     second = make_service(connect(str(kubeconfig))).start()
     try:
-        configs = kube_emulator.list("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration")
+        configs = kube_emulator.list(
+            "admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"
+        )
         assert [c["metadata"]["name"] for c in configs] == ["osm-webhook-osm"]
         methods = [
             r.method for r in kube_emulator.writes() if "mutatingwebhookconfigurations" in r.path
@@ -252,3 +264,34 @@ def test_without_a_ca_the_injector_gives_up_with_a_hint(kube_emulator, kubeconfi
         service.start()
     service.stop()
     assert "osm-controller" in (info.value.hint or "")
+
+
+def test_uses_the_mesh_config_and_survives_it_becoming_unreadable(injector, kube_emulator):
+    kube_emulator.create(
+        {
+            "apiVersion": "config.openservicemesh.io/v1alpha2",
+            "kind": "MeshConfig",
+            "metadata": {"name": "osm-mesh-config", "namespace": "osm-system"},
+            "spec": {"sidecar": {"envoyImage": "registry.local/envoy:v1.40.1", "logLevel": "warn"}},
+        }
+    )
+    assert injector.injector is not None
+    injector.injector._config = None  # forget what was read at start
+
+    def envoy_image() -> str:
+        status, body = post(
+            injector.webhook_port,
+            registered_ca(kube_emulator),
+            json.dumps(review("bookstore", a_pod(), dry_run=True)).encode(),
+        )
+        response = json.loads(body)["response"]
+        assert status == 200 and response["allowed"], response
+        patched = json_patch(a_pod(), json.loads(base64.b64decode(response["patch"])))
+        return patched["spec"]["containers"][1]["image"]
+
+    assert envoy_image() == "registry.local/envoy:v1.40.1"
+    # The API server stops answering for MeshConfigs: pods keep being injected as before.
+    kube_emulator.forbid("get", "meshconfigs")
+    when, config = injector.injector._config
+    injector.injector._config = (when - 60, config)  # the cache entry has expired
+    assert envoy_image() == "registry.local/envoy:v1.40.1"

@@ -220,3 +220,21 @@ def test_an_app_reaches_a_service_by_its_cluster_names(tmp_path: Path):
         for host in ("api", "api.osm-simple-app", "api.osm-simple-app.svc.cluster.local:80"):
             with opener.open(f"http://{host}/api/values", timeout=5) as response:
                 assert json.loads(response.read()) == ["Value 1", "Value 2", "Value 3"]
+
+
+def test_permissive_mode_makes_the_access_walkthrough_fail_its_expectations():
+    from osm_mesh.local.demo import QuietObserver, run_access
+
+    permissive = {
+        "apiVersion": "config.openservicemesh.io/v1alpha2",
+        "kind": "MeshConfig",
+        "metadata": {"name": "osm-mesh-config", "namespace": "osm-system"},
+        "spec": {"traffic": {"enablePermissiveTrafficPolicyMode": True}},
+    }
+    with LocalMesh([MANIFESTS / "simple" / "app"], [permissive]) as mesh:
+        result = run_access(mesh, QuietObserver())
+    steps = {s.name: s for s in result.steps}
+    # Permissive: every meshed client reaches every service, TrafficTargets are ignored.
+    assert steps["no-policy"].allowed is True and steps["no-policy"].status == 200
+    assert steps["other-route"].allowed is True
+    assert result.ok is False and result.as_dict()["ok"] is False

@@ -161,3 +161,14 @@ def test_lists_and_empty_documents(tmp_path: Path):
     )
     (tmp_path / "notes.txt").write_text("ignored")
     assert [o["metadata"]["name"] for o in load_objects([tmp_path])] == ["a", "b"]
+
+
+def test_the_catalog_sees_each_planned_pod_once_with_its_address():
+    from osm_mesh.catalog.source import FileSource
+
+    objects = load_objects([MANIFESTS / "canary"])
+    pods = plan_pods(objects, ip_for, environ={})
+    catalog = FileSource(objects=objects + [p.pod_object() for p in pods], monitored="all")
+    seen = sorted((p.name, p.ip, p.deployment) for p in catalog.snapshot().pods)
+    assert seen == sorted((p.name, p.ip, p.deployment) for p in pods)
+    assert all(catalog.snapshot().pod_by_uuid(p.proxy_uuid) is not None for p in pods)

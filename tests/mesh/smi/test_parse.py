@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import yaml
 
@@ -285,3 +287,23 @@ def test_path_matching_follows_the_spec():
     assert HTTPMatch("m", None, ("*",)).matches_request("DELETE", "/anything")
     assert match.envoy_path_regex() == "(?:/api/values).*"
     assert HTTPMatch("m", ".*").envoy_path_regex() is None
+
+
+@pytest.mark.parametrize(
+    ("regex", "ok"),
+    [
+        ("/items/(?!secret)", False),
+        ("(?<=a)b", False),
+        ("(a)\\1", False),
+        ("(?>a)", False),
+        ("/a\\\\1", True),  # an escaped backslash, then a literal 1
+        ("/x(?:y|z)", True),
+        ("/x(?P<id>[0-9]+)", True),
+    ],
+)
+def test_regexes_envoy_cannot_run_are_errors(regex, ok):
+    text = HRG["v1alpha4"].replace("pathRegex: /items", f"pathRegex: {json.dumps(regex)}")
+    obj, problems = parse_smi(yaml.safe_load(text))
+    assert (obj is not None) is ok, problems
+    if not ok:
+        assert "RE2" in problems[0].message

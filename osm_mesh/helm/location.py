@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -61,15 +62,30 @@ def load_chart(path: str | Path | None = None) -> ChartInfo:
     )
 
 
-def crd_names(chart: ChartInfo | None = None) -> list[str]:
-    """Names of the CRDs the chart ships (``crds/``), which ``uninstall -a`` removes."""
+def crd_documents(chart: ChartInfo | None = None) -> list[dict[str, Any]]:
+    """The CRDs the chart ships in ``crds/`` (a chart directory or a packaged .tgz)."""
     chart = chart or load_chart()
-    names: list[str] = []
-    crd_dir = chart.path / "crds"
-    if not crd_dir.is_dir():
-        return names
-    for file in sorted(crd_dir.glob("*.yaml")):
-        for doc in yaml.safe_load_all(file.read_text()):
-            if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition":
-                names.append(doc["metadata"]["name"])
-    return names
+    texts: list[str] = []
+    if chart.path.is_file():
+        import tarfile
+
+        with tarfile.open(chart.path) as archive:
+            for member in sorted(archive.getmembers(), key=lambda m: m.name):
+                parts = member.name.split("/")
+                if member.isfile() and len(parts) == 3 and parts[1] == "crds":
+                    extracted = archive.extractfile(member)
+                    if extracted is not None and member.name.endswith((".yaml", ".yml")):
+                        texts.append(extracted.read().decode())
+    elif (chart.path / "crds").is_dir():
+        texts = [f.read_text() for f in sorted((chart.path / "crds").glob("*.yaml"))]
+    return [
+        doc
+        for text in texts
+        for doc in yaml.safe_load_all(text)
+        if isinstance(doc, dict) and doc.get("kind") == "CustomResourceDefinition"
+    ]
+
+
+def crd_names(chart: ChartInfo | None = None) -> list[str]:
+    """Names of the CRDs the chart ships, which ``uninstall -a`` removes."""
+    return [str(doc["metadata"]["name"]) for doc in crd_documents(chart)]
