@@ -27,6 +27,7 @@ from osm_mesh import labels
 from osm_mesh.catalog.kube_watch import RESYNC_S, KubeSource, resilient_client
 from osm_mesh.controller.adopt import BootstrapSecretAdopter
 from osm_mesh.controller.ca import ensure_ca
+from osm_mesh.controller.events import ProblemReporter
 from osm_mesh.controller.http import HttpServer, Reply
 from osm_mesh.controller.metrics import SECONDS_BUCKETS, Metrics, NackTally, control_plane_values
 from osm_mesh.controlplane import ControlPlane, ControlPlaneOptions
@@ -142,6 +143,7 @@ class Controller:
         self.control_plane: ControlPlane | None = None
         self.ca_origin: str | None = None
         self.adopter: BootstrapSecretAdopter | None = None
+        self.reporter: ProblemReporter | None = None
         self.http = HttpServer(
             {
                 ("GET", labels.CONTROLLER_VERSION_PATH): lambda _b: Reply.json(version_info()),
@@ -218,6 +220,7 @@ class Controller:
         )
         self.control_plane.start()
         self.adopter = BootstrapSecretAdopter(self.kube, self.source).start()
+        self.reporter = ProblemReporter(self.kube, self.source, s.pod_name).start()
         self._started.set()
         log.info(
             "osm-controller %s for mesh %s ready: ADS on :%s, HTTP on :%s",
@@ -230,8 +233,9 @@ class Controller:
 
     def stop(self) -> None:
         self._stopped.set()
-        if self.adopter is not None:
-            self.adopter.stop()
+        for helper in (self.reporter, self.adopter):
+            if helper is not None:
+                helper.stop()
         if self.control_plane is not None:
             self.control_plane.stop()
         if self.source is not None:

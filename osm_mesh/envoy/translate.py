@@ -52,7 +52,8 @@ class TranslateOptions:
     inbound_port: int = names.INBOUND_PORT
     outbound_port: int = names.OUTBOUND_PORT
     connect_timeout: float = 1.0
-    # Per-request timeout on routes (Envoy's default is also 15 s).
+    # Per-request timeout on HTTP routes (Envoy's default is also 15 s). gRPC routes get none:
+    # streaming calls may legitimately last for hours.
     route_timeout: float = 15.0
     # Pass the caller's identity to the app in x-forwarded-client-cert.
     forward_client_cert: bool = True
@@ -327,7 +328,7 @@ class MeshIndex:
                 cached = pb.VirtualHost(
                     name=names.outbound_cluster(service.namespace, service.name, sp.port),
                     domains=host_domains(service, sp.port, short=same_namespace),
-                    routes=self._routes(service, sp.port),
+                    routes=self._routes(service, sp.port, self.timeout_for(sp)),
                 )
                 self._vhosts[key] = cached
             return cached, targets
@@ -337,8 +338,10 @@ class MeshIndex:
         targets += [(svc, port) for svc, _ in split_backends(self.catalog, service, port)]
         return targets
 
-    def _routes(self, service: Service, port: int) -> list[pb.Route]:
-        timeout = self.options.route_timeout
+    def timeout_for(self, sp: ServicePort) -> float:
+        return 0.0 if sp.protocol == "grpc" else self.options.route_timeout
+
+    def _routes(self, service: Service, port: int, timeout: float) -> list[pb.Route]:
         root = [(names.outbound_cluster(service.namespace, service.name, port), 1)]
         backends = [
             (names.outbound_cluster(svc.namespace, svc.name, port), weight)
@@ -600,7 +603,9 @@ def _inbound(
                 vhost = pb.VirtualHost(
                     name=f"inbound|{svc.namespace}/{svc.name}|{sp.port}",
                     domains=domains,
-                    routes=[pb.route_to(pb.route_match(), [(local_name, 1)], opts.route_timeout)],
+                    routes=[
+                        pb.route_to(pb.route_match(), [(local_name, 1)], index.timeout_for(sp))
+                    ],
                 )
                 # Permissive mode too gets RBAC ("any authenticated mesh peer"): switching modes
                 # then only changes routes, never the listener (whose old connections would keep

@@ -250,3 +250,36 @@ def test_without_patch_permission_secrets_are_left_alone(kube_emulator, kubeconf
         assert running.readiness() == (True, "ok")  # a missing permission is not fatal
     finally:
         running.stop()
+
+
+def test_policy_problems_become_events_on_the_object(controller, kube_emulator, kubeconfig):
+    kube = connect(str(kubeconfig))
+    bad = smi_object(
+        "access.smi-spec.io/v1alpha3",
+        "TrafficTarget",
+        "bad",
+        "bookstore",
+        {
+            "destination": {"kind": "ServiceAccount", "name": "bookstore", "namespace": "other"},
+            "sources": [{"kind": "ServiceAccount", "name": "bookbuyer", "namespace": "bookstore"}],
+            "rules": [{"kind": "HTTPRouteGroup", "name": "routes"}],
+        },
+    )
+    kube.custom.create_namespaced_custom_object(
+        "access.smi-spec.io", "v1alpha3", "bookstore", "traffictargets", bad
+    )
+    deadline = time.monotonic() + 10
+    events: list = []
+    while not events and time.monotonic() < deadline:
+        events = kube_emulator.list("v1", "Event", "bookstore")
+        time.sleep(0.05)
+    (event,) = events
+    assert event["involvedObject"]["kind"] == "TrafficTarget"
+    assert event["involvedObject"]["name"] == "bad"
+    assert event["type"] == "Warning" and event["reason"] == "InvalidPolicy"
+    assert "destination namespace 'other'" in event["message"]
+    assert "create the TrafficTarget in namespace 'other'" in event["message"]
+    # The same problem is not posted again on later catalog changes.
+    kube.core.patch_namespace("plain", {"metadata": {"labels": {"touched": "yes"}}})
+    time.sleep(0.3)
+    assert len(kube_emulator.list("v1", "Event", "bookstore")) == 1

@@ -315,3 +315,27 @@ def test_split_backend_answers_to_its_root_names(cert):
     api = translate(cat, proxy_of(cat, "api"), TranslateOptions(), cert)
     (api_vhost,) = api.routes[names.INBOUND_ROUTE].virtual_hosts
     assert len(set(api_vhost.domains)) == len(api_vhost.domains)
+
+
+def test_grpc_ports_use_http2_and_no_route_timeout(cert):
+    rpc = service(NS, "rpc", app="api")
+    rpc["spec"]["ports"] = [{"name": "grpc", "port": 9000, "targetPort": 8080}]
+    source = FileSource(
+        objects=[*objects(permissive=True), rpc], monitored="all", pod_ip=lambda *a: "10.1.1.1"
+    )
+    cat = source.snapshot()
+    res = translate(cat, proxy_of(cat, "web"), TranslateOptions(), cert)
+    vhost = next(
+        v for v in res.routes[names.OUTBOUND_ROUTE].virtual_hosts if v.name == "shop/rpc|9000"
+    )
+    assert vhost.routes[0].route.timeout.ToNanoseconds() == 0
+    cluster = as_json(res.clusters["shop/rpc|9000"])
+    options = cluster["typedExtensionProtocolOptions"][
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+    ]
+    assert "http2ProtocolOptions" in options["explicitHttpConfig"]
+    http = as_json(res.clusters["shop/api|80"])["typedExtensionProtocolOptions"]
+    assert (
+        "httpProtocolOptions"
+        in http["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["explicitHttpConfig"]
+    )

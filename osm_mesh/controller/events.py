@@ -1,0 +1,137 @@
+"""Policy problems become Kubernetes Events on the objects they are about.
+
+The catalog records what is wrong with each SMI object and the MeshConfig (a TrafficTarget
+whose destination lives in another namespace, an unknown route kind, a bad field...). In a
+cluster nobody reads the controller's log, so each new problem of a monitored namespace is
+posted once as a ``Warning`` Event on the object: ``kubectl describe traffictarget x`` and
+``kubectl get events`` show it with its hint. A problem is reported again only after the
+controller restarts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import threading
+from typing import Any
+
+from osm_mesh.smi.model import Problem
+
+log = logging.getLogger("osm_mesh.controller.events")
+
+COMPONENT = "osm-controller"
+# Don't flood the API server when a whole namespace of broken objects arrives at once.
+MAX_PER_PASS = 50
+
+
+def problem_key(problem: Problem) -> str:
+    ref = problem.ref
+    text = f"{ref.kind}/{ref.namespace}/{ref.name}|{problem.field}|{problem.message}" if ref else ""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def event_for(problem: Problem, *, instance: str, now: dt.datetime | None = None) -> dict[str, Any]:
+    """A core/v1 Event about ``problem`` (its ref must name a namespaced object)."""
+    assert problem.ref is not None and problem.ref.namespace
+    ref = problem.ref
+    when = (now or dt.datetime.now(dt.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    where = f"{problem.field}: " if problem.field else ""
+    message = f"{where}{problem.message}" + (f" ({problem.hint})" if problem.hint else "")
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{ref.name}.{problem_key(problem)}"[:253],
+            "namespace": ref.namespace,
+        },
+        "involvedObject": {
+            **({"apiVersion": ref.api_version} if ref.api_version else {}),
+            "kind": ref.kind,
+            "name": ref.name,
+            "namespace": ref.namespace,
+        },
+        "type": "Warning",
+        "reason": "InvalidPolicy" if problem.severity == "error" else "PolicyWarning",
+        "message": message[:1024],
+        "source": {"component": COMPONENT},
+        "reportingComponent": f"openservicemesh.io/{COMPONENT}",
+        "reportingInstance": instance,
+        "firstTimestamp": when,
+        "lastTimestamp": when,
+        "count": 1,
+    }
+
+
+class ProblemReporter:
+    """``ProblemReporter(kube, source, instance).start()``; ``source``: a KubeSource."""
+
+    def __init__(self, kube: Any, source: Any, instance: str = COMPONENT) -> None:
+        self.kube = kube
+        self.source = source
+        self.instance = instance or COMPONENT
+        self.reported = 0
+        self._seen: set[str] = set()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._unwatch: Any = None
+        self._disabled = False
+
+    def start(self) -> ProblemReporter:
+        self._unwatch = self.source.watch(lambda _catalog: self._wake.set())
+        self._wake.set()
+        self._thread = threading.Thread(target=self._loop, name="problem-events", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._unwatch is not None:
+            self._unwatch()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            self._wake.clear()
+            if self._stop.is_set() or self._disabled:
+                return
+            try:
+                self.report()
+            except Exception as exc:  # the next catalog retries
+                log.warning("reporting policy problems as Events failed: %s", exc)
+
+    def report(self) -> int:
+        """Post an Event for each problem not reported yet; returns how many were posted."""
+        from kubernetes.client.exceptions import ApiException
+
+        catalog = self.source.snapshot()
+        posted = 0
+        for problem in catalog.problems:
+            ref = problem.ref
+            if ref is None or not ref.namespace or not catalog.is_monitored(ref.namespace):
+                continue
+            key = problem_key(problem)
+            if key in self._seen:
+                continue
+            if posted >= MAX_PER_PASS:
+                self._wake.set()  # the rest on the next pass
+                break
+            event = event_for(problem, instance=self.instance)
+            try:
+                self.kube.core.create_namespaced_event(ref.namespace, event)
+            except ApiException as exc:
+                if exc.status == 403:
+                    self._disabled = True
+                    log.warning("cannot create Events (%s); problems only in this log", exc.reason)
+                    return posted
+                if exc.status != 409:  # 409: posted before a restart; fine
+                    raise
+            self._seen.add(key)
+            posted += 1
+            log.warning("%s", problem)
+        self.reported += posted
+        return posted

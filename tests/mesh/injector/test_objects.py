@@ -1,0 +1,46 @@
+"""Every object the controller and injector write is valid for the Kubernetes API schema."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+
+from osm_mesh.catalog.model import Identity
+from osm_mesh.certs.ca import CertificateAuthority
+from osm_mesh.controller.ca import ca_secret
+from osm_mesh.injector.bootstrap import bootstrap_secret, pod_bootstrap
+from osm_mesh.injector.patch import InjectorSettings
+from osm_mesh.injector.webhook import webhook_configuration
+
+CA = CertificateAuthority.create()
+SETTINGS = InjectorSettings(mesh_name="edge", osm_namespace="edge-system")
+
+
+def objects() -> dict[str, dict]:
+    cert = CA.issue(Identity("bookstore", "bookstore"))
+    config = pod_bootstrap(
+        proxy_uuid="u-1",
+        namespace="bookstore",
+        service_account="bookstore",
+        settings=SETTINGS,
+        cert=cert,
+    )
+    return {
+        "webhook": webhook_configuration(
+            name="osm-webhook-edge",
+            mesh_name="edge",
+            osm_namespace="edge-system",
+            ca_pem=CA.cert_pem,
+        ),
+        "bootstrap-secret": bootstrap_secret(
+            proxy_uuid="u-1", namespace="bookstore", settings=SETTINGS, config=config
+        ),
+        "ca-secret": ca_secret(CA, "edge-system", "osm-ca-bundle", "edge"),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(objects()))
+def test_object_is_schema_valid(name):
+    obj = objects()[name]
+    kubernetes_validate.validate(obj, kubernetes_validate.utils.latest_version(), strict=True)
+    assert obj["metadata"]["labels"]["app.kubernetes.io/instance"] == "edge"
