@@ -56,6 +56,8 @@ def demo(
         if keep_running:
             for mesh in run.meshes:
                 _print_pods(app_ctx, mesh.state())
+            for url in run.frontend_urls():
+                app_ctx.info(f"Browse the frontend: {url}")
             wait_until_interrupted(app_ctx, run.meshes)
     finally:
         for mesh in run.meshes:

@@ -140,7 +140,12 @@ def install(
                 output,
             )
         )
-    app_ctx.info(SUCCESS.format(namespace=result.namespace, mesh=result.mesh_name))
+    message = SUCCESS.format(namespace=result.namespace, mesh=result.mesh_name)
+    # Upstream prints it on stdout; with -o json|yaml stdout holds the data instead.
+    if output is OutputFormat.table:
+        app_ctx.out(message)
+    else:
+        app_ctx.info(message)
 
 
 def _print_manifests(app_ctx: AppContext, prepared: Prepared, output: OutputFormat) -> None:

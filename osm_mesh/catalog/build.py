@@ -23,6 +23,13 @@ from osm_mesh.smi.model import (
     UDPRoute,
 )
 from osm_mesh.smi.parse import is_smi, parse_smi
+from osm_mesh.smi.policy_ext import (
+    FaultInjection,
+    Retry,
+    UpstreamTrafficSetting,
+    is_policy,
+    parse_policy,
+)
 
 # Controllers whose pod template becomes pods (DaemonSets count as one replica).
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet")
@@ -226,6 +233,9 @@ def build_catalog(
         tcp_routes=tuple(o for o in smi if isinstance(o, TCPRoute)),
         udp_routes=tuple(o for o in smi if isinstance(o, UDPRoute)),
         traffic_splits=tuple(o for o in smi if isinstance(o, TrafficSplit)),
+        retries=tuple(o for o in smi if isinstance(o, Retry)),
+        upstream_traffic_settings=tuple(o for o in smi if isinstance(o, UpstreamTrafficSetting)),
+        fault_injections=tuple(o for o in smi if isinstance(o, FaultInjection)),
         mesh_config=config,
         problems=tuple(acc.problems),
         version=version,
@@ -262,8 +272,9 @@ def _add(acc: _Acc, doc: Document, pod_ip: PodIpHook | None, synthesize: bool) -
     api_version = str(obj.get("apiVersion", ""))
     meta = _meta(obj)
     name = str(meta.get("name") or "")
-    if is_smi(obj):
-        parsed, problems = parse_smi(obj)
+    if is_smi(obj) or is_policy(obj):
+        # Resilience policies (policy.openservicemesh.io) are kept beside the SMI objects.
+        parsed, problems = parse_policy(obj) if is_policy(obj) else parse_smi(obj)
         acc.problems.extend(_with_place(problems, doc))
         if parsed is not None:
             key = (kind, parsed.namespace, parsed.name)

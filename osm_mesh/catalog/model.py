@@ -10,6 +10,7 @@ ignores everything else); ``namespaces`` lists every namespace seen.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,9 +25,13 @@ from osm_mesh.smi.model import (
     TrafficTarget,
     UDPRoute,
 )
+from osm_mesh.smi.policy_ext import FaultInjection, Retry, UpstreamTrafficSetting
 
 Protocol = Literal["http", "tcp", "grpc", "udp"]
 DEFAULT_TRUST_DOMAIN = "cluster.local"
+# Set by the local mesh (osm_mesh.local) on a pod whose app could not listen on its
+# containerPort (below 1024 without root): JSON {"<containerPort>": <port it listens on>}.
+LOCAL_PORTS_ANNOTATION = "local.openservicemesh.io/app-ports"
 
 
 class FrozenMap(Mapping[str, str]):
@@ -156,6 +161,18 @@ class Pod:
                 return number
         return None
 
+    def local_port(self, container_port: int) -> int:
+        """Where the app really listens for ``container_port`` (local mode: see
+        ``LOCAL_PORTS_ANNOTATION``); ``container_port`` itself when it was not moved."""
+        raw = self.annotations.get(LOCAL_PORTS_ANNOTATION)
+        if not raw:
+            return container_port
+        try:
+            moved = json.loads(raw).get(str(container_port))
+        except (ValueError, AttributeError):
+            return container_port
+        return moved if isinstance(moved, int) and 0 < moved < 65536 else container_port
+
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"
 
@@ -186,6 +203,10 @@ class Catalog:
     tcp_routes: tuple[TCPRoute, ...] = ()
     udp_routes: tuple[UDPRoute, ...] = ()
     traffic_splits: tuple[TrafficSplit, ...] = ()
+    # policy.openservicemesh.io resilience policies (osm_mesh.smi.policy_ext).
+    retries: tuple[Retry, ...] = ()
+    upstream_traffic_settings: tuple[UpstreamTrafficSetting, ...] = ()
+    fault_injections: tuple[FaultInjection, ...] = ()
     mesh_config: MeshConfig = field(default_factory=MeshConfig)
     problems: tuple[Problem, ...] = ()
     # Increases each time a Source produces a new snapshot (0 for ad-hoc catalogs).

@@ -6,9 +6,13 @@
 2. loads the mesh CA from Secret ``osm-ca-bundle``, creating it on the first start;
 3. lists and watches the cluster (``KubeSource``) and waits for the first full listing;
 4. starts the ControlPlane: ADS over mutual TLS on :15128, its server certificate for
-   ``osm-controller.<namespace>.svc`` (what every injected bootstrap checks).
+   ``osm-controller.<namespace>.svc`` (what every injected bootstrap checks);
+5. starts the helpers that follow the catalog: bootstrap Secrets adopted by their pods
+   (``adopt``), policy problems posted as Events (``events``), MeshConfig certificate
+   validity applied to issuing.
 
 ``stop()`` undoes it in reverse; ``python -m osm_mesh.controller`` calls it on SIGTERM.
+See docs/controller.md.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from prometheus_client import Histogram
 import osm_mesh
 from osm_mesh import labels
 from osm_mesh.catalog.kube_watch import RESYNC_S, KubeSource, resilient_client
+from osm_mesh.catalog.model import Catalog
 from osm_mesh.controller.adopt import BootstrapSecretAdopter
 from osm_mesh.controller.ca import ensure_ca
 from osm_mesh.controller.events import ProblemReporter
@@ -144,6 +149,7 @@ class Controller:
         self.ca_origin: str | None = None
         self.adopter: BootstrapSecretAdopter | None = None
         self.reporter: ProblemReporter | None = None
+        self._unwatch_config: Any = None
         self.http = HttpServer(
             {
                 ("GET", labels.CONTROLLER_VERSION_PATH): lambda _b: Reply.json(version_info()),
@@ -219,6 +225,7 @@ class Controller:
             config_update=self.config_update_seconds,
         )
         self.control_plane.start()
+        self._unwatch_config = self.source.watch(self._apply_mesh_config)
         self.adopter = BootstrapSecretAdopter(self.kube, self.source).start()
         self.reporter = ProblemReporter(self.kube, self.source, s.pod_name).start()
         self._started.set()
@@ -231,8 +238,23 @@ class Controller:
         )
         return self
 
+    def _apply_mesh_config(self, catalog: Catalog) -> None:
+        """MeshConfig changes that are not part of the catalog reach the running parts."""
+        cp = self.control_plane
+        seconds = catalog.mesh_config.service_cert_validity_seconds
+        if cp is None or seconds < 60:
+            return
+        validity = dt.timedelta(seconds=seconds)
+        if cp.certs.validity != validity:
+            # New and renewed certificates get it; current ones live out their validity.
+            log.info("certificate validity is now %s (MeshConfig)", validity)
+            cp.certs.validity = validity
+
     def stop(self) -> None:
         self._stopped.set()
+        if self._unwatch_config is not None:
+            self._unwatch_config()
+            self._unwatch_config = None
         for helper in (self.reporter, self.adopter):
             if helper is not None:
                 helper.stop()

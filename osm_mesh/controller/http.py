@@ -163,13 +163,21 @@ class HttpServer:
 
 
 def server_tls_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
-    """A TLS 1.2+ server context from PEM bytes (written to a private temp dir: the ssl
-    module loads keys from files only)."""
+    """A TLS 1.2+ server context serving ``cert_pem``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    load_certificate(context, cert_pem, key_pem)
+    return context
+
+
+def load_certificate(context: ssl.SSLContext, cert_pem: bytes, key_pem: bytes) -> None:
+    """Serve ``cert_pem`` from now on (new handshakes; open connections keep theirs).
+
+    The ssl module loads keys from files only: they go through a private temp dir.
+    """
     import os
     import tempfile
 
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
     with tempfile.TemporaryDirectory(prefix="osm-tls-") as tmp:
         cert_path, key_path = os.path.join(tmp, "tls.crt"), os.path.join(tmp, "tls.key")
         with open(cert_path, "wb") as fh:
@@ -178,4 +186,3 @@ def server_tls_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
         with os.fdopen(fd, "wb") as fh:
             fh.write(key_pem)
         context.load_cert_chain(cert_path, key_path)
-    return context

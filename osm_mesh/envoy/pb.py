@@ -357,13 +357,20 @@ DENY_ALL_RBAC_FILTER = hcm_pb2.HttpFilter(
 
 
 def http_connection_manager(
-    stat_prefix: str, route_config_name: str, *, rbac: bool, forward_client_cert: bool = False
+    stat_prefix: str,
+    route_config_name: str,
+    *,
+    rbac: bool,
+    forward_client_cert: bool = False,
+    extra_filters: Sequence[hcm_pb2.HttpFilter] = (),
 ) -> listener_components_pb2.Filter:
+    """``extra_filters`` go between RBAC and the router (e.g. the fault filter)."""
+    filters = [DENY_ALL_RBAC_FILTER] if rbac else []
     hcm = hcm_pb2.HttpConnectionManager(
         stat_prefix=stat_prefix,
         codec_type=hcm_pb2.HttpConnectionManager.AUTO,
         rds=hcm_pb2.Rds(route_config_name=route_config_name, config_source=ads_source()),
-        http_filters=[DENY_ALL_RBAC_FILTER, ROUTER_FILTER] if rbac else [ROUTER_FILTER],
+        http_filters=[*filters, *extra_filters, ROUTER_FILTER],
     )
     if forward_client_cert:
         # Tell the app who called (x-forwarded-client-cert with the peer's URI SAN).

@@ -20,7 +20,8 @@ Modes (``TranslateOptions.mode``):
   (the peer's iptables redirects them into its inbound listener); the app is on 127.0.0.1.
 - ``local``: no iptables; listeners bind the pod's own loopback IP; apps use the outbound
   listener as an HTTP proxy (absolute-form URIs); endpoints are peer pod IP:15003; the inbound
-  side forwards to the app at <pod ip>:<targetPort>.
+  side forwards to the app at <pod ip>:<targetPort> (or the unprivileged port the local runtime
+  moved it to: ``Pod.local_port``).
 
 Resources that do not depend on the proxy (clusters, endpoints, outbound virtual hosts) are
 built once per catalog in a :class:`MeshIndex` and shared by every proxy's snapshot.
@@ -37,7 +38,7 @@ from typing import Any, Literal, Protocol
 from google.protobuf.message import Message
 
 from osm_mesh.catalog.model import Catalog, Identity, Pod, Service, ServicePort
-from osm_mesh.envoy import names, pb
+from osm_mesh.envoy import names, pb, resilience
 from osm_mesh.policy import ALL, Allowance, inbound_rules, split_backends, split_for, split_matches
 from osm_mesh.smi.model import HTTPMatch
 from osm_mesh.xds.cache import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
@@ -146,6 +147,8 @@ class MeshIndex:
         # Egress needs the original destination, which only iptables (cluster mode) provides.
         self.egress = options.mode == "cluster" and catalog.mesh_config.enable_egress
         self._passthrough = pb.passthrough_cluster(options.connect_timeout)
+        # Retries, timeouts, circuit breaking, fault injection (docs/resilience.md).
+        self.resilience = resilience.ResilienceIndex(catalog)
 
     def allowances(self, destination: Identity) -> list[Allowance]:
         cached = self._allowances.get(destination)
@@ -207,7 +210,9 @@ class MeshIndex:
         Shared by every proxy with the same reachable set and namespace: in permissive mode
         that is every proxy of a namespace, in SMI mode every replica of an identity.
         """
-        key = ("*", source.namespace) if self._reachable is None else source
+        base: object = ("*", source.namespace) if self._reachable is None else source
+        # Source-specific Retry/FaultInjection policies give the source its own table.
+        key = (base, self.resilience.source_key(source))
         with self._lock:
             cached = self._outbound_tables.get(key)
             if cached is not None:
@@ -228,6 +233,11 @@ class MeshIndex:
                         tcp[sp.port] = cluster.name
                     continue
                 vhost, targets = self.outbound_vhost(svc, sp, svc.namespace == source.namespace)
+                vhost = resilience.with_source_policies(
+                    vhost,
+                    self.resilience.retry_for(source, svc),
+                    self.resilience.fault_for(source, svc),
+                )
                 vhosts.append(vhost)
                 for target_svc, port in targets:
                     cluster, cla = self.cluster(target_svc, port)
@@ -307,6 +317,7 @@ class MeshIndex:
             cluster = pb.eds_cluster(
                 name, sni=sni, san_uris=sans, http2=http2, connect_timeout=opts.connect_timeout
             )
+            resilience.apply_to_cluster(cluster, self.resilience.upstream_setting(service))
             endpoints: list[tuple[str, int]] = []
             if sp is not None:
                 for ep in catalog.endpoints(service, sp):
@@ -328,7 +339,10 @@ class MeshIndex:
                 cached = pb.VirtualHost(
                     name=names.outbound_cluster(service.namespace, service.name, sp.port),
                     domains=host_domains(service, sp.port, short=same_namespace),
-                    routes=self._routes(service, sp.port, self.timeout_for(sp)),
+                    routes=resilience.with_timeouts(
+                        self._routes(service, sp.port, self.timeout_for(sp)),
+                        self.resilience.upstream_setting(service),
+                    ),
                 )
                 self._vhosts[key] = cached
             return cached, targets
@@ -493,7 +507,14 @@ def _outbound(index: MeshIndex, source: Identity, res: Resources, bind_ip: str |
             ]
             http_chain = pb.listener_components_pb2.FilterChain(
                 name="outbound-http",
-                filters=[pb.http_connection_manager("outbound", names.OUTBOUND_ROUTE, rbac=False)],
+                filters=[
+                    pb.http_connection_manager(
+                        "outbound",
+                        names.OUTBOUND_ROUTE,
+                        rbac=False,
+                        extra_filters=(resilience.FAULT_FILTER,),
+                    )
+                ],
             )
             if index.egress:
                 # Non-HTTP traffic to unknown destinations passes through untouched.
@@ -587,7 +608,8 @@ def _inbound(
             res.local_clusters[local_name] = pb.static_cluster(
                 local_name,
                 app_host,
-                target,
+                # Local mode: the runtime may have moved the app off a privileged port.
+                pod.local_port(target) if opts.mode == "local" and pod is not None else target,
                 http2=(sp.protocol == "grpc") if http else None,
                 connect_timeout=opts.connect_timeout,
             )
@@ -604,7 +626,14 @@ def _inbound(
                     name=f"inbound|{svc.namespace}/{svc.name}|{sp.port}",
                     domains=domains,
                     routes=[
-                        pb.route_to(pb.route_match(), [(local_name, 1)], index.timeout_for(sp))
+                        pb.route_to(
+                            pb.route_match(),
+                            [(local_name, 1)],
+                            # Never cut a request the client's UpstreamTrafficSetting allows.
+                            resilience.inbound_timeout(
+                                index.timeout_for(sp), index.resilience.upstream_setting(svc)
+                            ),
+                        )
                     ],
                 )
                 # Permissive mode too gets RBAC ("any authenticated mesh peer"): switching modes

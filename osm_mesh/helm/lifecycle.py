@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from osm_mesh import labels
-from osm_mesh.errors import InvalidInput, MeshError, NotFound, Timeout
+from osm_mesh.errors import Conflict, InvalidInput, MeshError, NotFound, Timeout
 from osm_mesh.helm.client import HelmClient, Release, gather, parse_manifests
 from osm_mesh.helm.location import ChartInfo, crd_documents, crd_names, load_chart
 from osm_mesh.helm.values import Values, get_path, merge, set_path, user_values
@@ -194,7 +194,7 @@ async def install(
     check_can_install(kube, options.mesh_name, options.namespace, options.enforce_single_mesh)
     existing = await helm.status(options.mesh_name, options.namespace)
     if existing is not None:
-        raise MeshError(
+        raise Conflict(
             f"Helm release [{options.mesh_name}] already exists in namespace "
             f"[{options.namespace}] (status {existing.status or 'unknown'})",
             hint=f"Remove it with `osm uninstall mesh --mesh-name {options.mesh_name} "
@@ -226,13 +226,31 @@ async def _apply_and_wait(
         statuses = await wait_for_deployments(
             kube, options.namespace, deployments, options.timeout_s, progress.workloads
         )
-    except MeshError as exc:
+    except Exception as raised:
+        exc = _as_mesh_error(raised)
+        if exc is None:
+            raise
         if options.atomic:
             await _roll_back(helm, options, previous_revision, exc)
         elif isinstance(exc, Timeout):
             exc.hint = (exc.hint + "\n" if exc.hint else "") + _left_in_place_hint(options)
-        raise
+        if exc is raised:
+            raise
+        raise exc from None
     return InstallResult(options.mesh_name, options.namespace, release, statuses)
+
+
+def _as_mesh_error(exc: BaseException) -> MeshError | None:
+    """MeshErrors, and Kubernetes client/transport errors as MeshErrors (so --atomic also
+    rolls back after, say, a 403 while waiting); None for anything else (a bug)."""
+    if isinstance(exc, MeshError):
+        return exc
+    module = type(exc).__module__ or ""
+    if module.startswith(("kubernetes", "urllib3")):
+        from osm_mesh.kube.errors import translate
+
+        return translate(exc)
+    return None
 
 
 def _ensure_crds(kube: Kube, chart: ChartInfo, progress: Progress) -> None:

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import ssl
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from osm_mesh import labels
+from osm_mesh.certs.ca import CertificateAuthority, IssuedCert
 from osm_mesh.controller.ca import wait_for_ca
-from osm_mesh.controller.http import HttpServer, Reply, server_tls_context
+from osm_mesh.controller.http import HttpServer, Reply, load_certificate, server_tls_context
 from osm_mesh.controller.metrics import Metrics
 from osm_mesh.injector.patch import InjectorSettings
 from osm_mesh.injector.webhook import (
@@ -46,6 +48,10 @@ class InjectorServiceSettings:
     http_host: str = "0.0.0.0"
     http_port: int = labels.CONTROLLER_HTTP_PORT
     ca_wait_seconds: float = 120.0
+    # The webhook's serving certificate, renewed at ``cert_renew_at`` of its life: an
+    # expired one would make the API server refuse every pod of the mesh (failurePolicy Fail).
+    cert_validity: dt.timedelta = WEBHOOK_CERT_VALIDITY
+    cert_renew_at: float = 0.7
     # Register the MutatingWebhookConfiguration (off only for tests of the server alone).
     register: bool = True
 
@@ -73,6 +79,11 @@ class InjectorService:
         self.webhook: HttpServer | None = None
         self.webhook_config: dict[str, Any] | None = None
         self._ready = threading.Event()
+        self._stopping = threading.Event()
+        self._renewer: threading.Thread | None = None
+        self._tls: ssl.SSLContext | None = None
+        self.ca: CertificateAuthority | None = None
+        self.serving_cert: IssuedCert | None = None
         self.metrics.read_from(self._metric_values)
         self.http = HttpServer(
             {
@@ -115,19 +126,19 @@ class InjectorService:
         namespace = s.injector.osm_namespace
         self.http.start()
         ca = wait_for_ca(self.kube, namespace, s.ca_bundle_secret_name, timeout=s.ca_wait_seconds)
-        cert = ca.issue_for_names(
-            common_name=f"{labels.INJECTOR_NAME}.{namespace}.svc",
-            dns_names=webhook_dns_names(namespace),
-            validity=WEBHOOK_CERT_VALIDITY,
-        )
+        self.ca = ca
+        cert = self.serving_cert = self._issue()
         self.injector = Injector(self.kube, ca, s.injector, mesh_config_name=s.mesh_config_name)
+        self._tls = server_tls_context(cert.cert_pem, cert.key_pem)
         self.webhook = HttpServer(
             {("POST", labels.INJECTOR_WEBHOOK_PATH): self.injector.review},
             host=s.webhook_host,
             port=s.webhook_port,
-            tls=server_tls_context(cert.cert_pem, cert.key_pem),
+            tls=self._tls,
             name="injector-webhook",
         ).start()
+        self._renewer = threading.Thread(target=self._renew_loop, name="webhook-cert", daemon=True)
+        self._renewer.start()
         self.webhook_config = webhook_configuration(
             name=s.webhook_name,
             mesh_name=s.injector.mesh_name,
@@ -143,7 +154,39 @@ class InjectorService:
         self._ready.set()
         return self
 
+    def _issue(self) -> IssuedCert:
+        namespace = self.settings.injector.osm_namespace
+        assert self.ca is not None
+        return self.ca.issue_for_names(
+            common_name=f"{labels.INJECTOR_NAME}.{namespace}.svc",
+            dns_names=webhook_dns_names(namespace),
+            validity=self.settings.cert_validity,
+        )
+
+    def _renew_loop(self) -> None:
+        s = self.settings
+        issued = dt.datetime.now(dt.UTC)
+        while True:
+            # From the issue time, not notBefore (backdated for clock skew); never a busy loop.
+            renew = issued + s.cert_validity * s.cert_renew_at
+            wait = max((renew - dt.datetime.now(dt.UTC)).total_seconds(), 1.0)
+            if self._stopping.wait(wait):
+                return
+            try:
+                fresh = self._issue()
+                assert self._tls is not None
+                load_certificate(self._tls, fresh.cert_pem, fresh.key_pem)
+                self.serving_cert, issued = fresh, dt.datetime.now(dt.UTC)
+                log.info("renewed the webhook certificate (valid until %s)", fresh.not_after)
+            except Exception as exc:  # keep serving the current one; try again shortly
+                log.warning("renewing the webhook certificate failed: %s", exc)
+                if self._stopping.wait(10.0):
+                    return
+
     def stop(self) -> None:
+        self._stopping.set()
+        if self._renewer is not None:
+            self._renewer.join(5)
         self._ready.clear()
         if self.webhook is not None:
             self.webhook.stop()

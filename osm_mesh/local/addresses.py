@@ -3,7 +3,15 @@
 Each local mesh instance owns one ``127.X.Y.0/24`` block for its whole life:
 pods get ``127.X.Y.1`` upwards, the control plane ``127.X.Y.254``. Linux routes
 all of ``127.0.0.0/8`` to the loopback interface, so every pod can listen on the
-same ports (80, 15000, 15001, 15003) on its own address, as in a cluster.
+same ports (80, 15000, 15001, 15003) on its own address, as in a cluster, and any
+user may bind those addresses.
+
+An app's ``containerPort`` is the one port that may be out of reach: below 1024
+it needs privileges (``osm`` installed with pipx runs as an ordinary user), and
+another program may hold it on a wildcard address (a web server on ``0.0.0.0:80``).
+``app_listen_port`` then moves the app to an unprivileged free port (80 -> 8080,
+else one the kernel picks); the runtime passes it to the app as ``$PORT`` and the
+control plane points the pod's inbound "local app" cluster at it.
 
 Two instances started at the same time must not pick the same block. A block
 is claimed by *listening* on ``127.X.Y.254:CLAIM_PORT``: the kernel lets only one
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import os
 import random
 import socket
 from collections.abc import Iterable
@@ -33,6 +42,10 @@ ADS_PORT = 15128
 CLAIM_PORT = 15999
 CONTROL_PLANE_HOST = 254
 MAX_PODS = 253
+ENVOY_PORTS = frozenset({ENVOY_ADMIN_PORT, ENVOY_OUTBOUND_PORT, ENVOY_INBOUND_PORT})
+# A moved app first tries containerPort + this (80 -> 8080, 443 -> 8443: recognisable, and what
+# the article's `kubectl port-forward 8080:80` used), then a port the kernel picks.
+MOVED_PORT_OFFSET = 8000
 
 
 @dataclass
@@ -94,6 +107,45 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
+def app_listen_port(host: str, port: int, avoid: Iterable[int] = ()) -> tuple[int, str | None]:
+    """Where an app whose containerPort is ``port`` listens on ``host``, and why it moved.
+
+    ``(port, None)`` when this user can listen on ``host:port`` right now; otherwise a free
+    unprivileged port (never one of ``avoid``: the pod's other ports) and the reason, e.g.
+    ``(8080, "ports below 1024 need privileges")``. Deciding by trying (rather than by uid)
+    also covers root without CAP_NET_BIND_SERVICE and a lowered
+    ``net.ipv4.ip_unprivileged_port_start``.
+    """
+    problem = _bind_problem(host, port)
+    if problem is None:
+        return port, None
+    reasons = {errno.EACCES: "ports below 1024 need privileges", errno.EADDRINUSE: "in use"}
+    reason = reasons.get(problem) or os.strerror(problem)
+    avoid = {*avoid, *ENVOY_PORTS, port}
+    preferred = port + MOVED_PORT_OFFSET
+    free = 1024 <= preferred <= 65535 and preferred not in avoid
+    if free and _bind_problem(host, preferred) is None:
+        return preferred, reason
+    for _ in range(16):
+        try:
+            sock = _listen(host, 0)
+        except OSError as exc:
+            raise Conflict(f"cannot listen on {host} at all: {exc.strerror}") from exc
+        candidate = int(sock.getsockname()[1])
+        sock.close()
+        if candidate not in avoid:
+            return candidate, reason
+    raise Conflict(f"no free port on {host} for an app")  # pragma: no cover - 16 misses in a row
+
+
+def _bind_problem(host: str, port: int) -> int | None:
+    try:
+        _listen(host, port).close()
+    except OSError as exc:
+        return exc.errno or errno.EADDRINUSE
+    return None
+
+
 def claim_block(
     pods: int,
     pod_ports: Iterable[int] = (),
@@ -150,7 +202,7 @@ def _busy_addresses(prefix: str, pods: int, ports: list[int]) -> list[str]:
                 raise PermissionDenied(
                     f"cannot listen on {host}:{port}: ports below 1024 need privileges",
                     hint="Run as root, or lower net.ipv4.ip_unprivileged_port_start "
-                    f"(sysctl) to {port} or less, or use containerPorts of 1024 and up.",
+                    f"(sysctl) to {port} or less.",
                 ) from exc
             if exc.errno == errno.EADDRNOTAVAIL:
                 raise Conflict(

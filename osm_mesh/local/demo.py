@@ -178,6 +178,17 @@ class DemoRun:
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
 
+    def frontend_urls(self) -> list[str]:
+        """Where to browse the running meshes' frontends, as `kubectl port-forward` gave in the
+        article: the pod's address and the port its app really listens on (8080 when the
+        manifest's port 80 could not be bound)."""
+        return [
+            f"{running.url}/"
+            for mesh in self.meshes
+            for running in mesh.pods
+            if running.pod.deployment == "frontend"
+        ]
+
     def as_dict(self) -> dict[str, Any]:
         if len(self.results) == 1:
             return self.results[0].as_dict()

@@ -6,7 +6,9 @@
 
 What ``start()`` does, in order (any failure stops whatever already runs):
 1. read the manifests; plan one pod per Deployment replica (``workloads``);
-2. claim a free ``127.X.Y.0/24`` (``addresses``) and give each pod its address;
+2. claim a free ``127.X.Y.0/24`` (``addresses``) and give each pod its address; an app
+   whose containerPort cannot be bound (below 1024 without root, or taken) gets a free
+   unprivileged port instead (``$PORT``; the control plane's inbound cluster follows);
 3. create a CA, start the control plane (ADS with mTLS on ``127.X.Y.254:15128``)
    over a ``FileSource`` holding the manifests plus the planned Pods;
 4. start every app (``$POD_IP:$PORT``) and its Envoy sidecar (admin
@@ -29,7 +31,7 @@ import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ from osm_mesh.local.addresses import (
     ENVOY_INBOUND_PORT,
     ENVOY_OUTBOUND_PORT,
     AddressBlock,
+    app_listen_port,
     check_prefix,
     claim_block,
 )
@@ -48,7 +51,6 @@ from osm_mesh.local.sidecar import SidecarEnvoy
 from osm_mesh.local.supervisor import Child, Supervisor
 from osm_mesh.local.workloads import (
     LocalPod,
-    container_ports,
     load_objects,
     plan_pods,
     replica_count,
@@ -70,7 +72,8 @@ class RunningPod:
 
     @property
     def url(self) -> str:
-        """Where the app itself listens (what `kubectl port-forward` would reach)."""
+        """Where the app itself listens (what `kubectl port-forward` would reach); the port
+        is the moved one when the containerPort could not be bound."""
         return f"http://{self.pod.ip}:{self.pod.app_port}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,6 +84,7 @@ class RunningPod:
             "serviceAccount": self.pod.service_account,
             "ip": self.pod.ip,
             "appPort": self.pod.app_port,
+            "containerPort": self.pod.container_port,
             "url": self.url,
             "envoyAdmin": f"http://{self.pod.ip}:{ENVOY_ADMIN_PORT}",
             "appPid": self.app.pid,
@@ -139,11 +143,29 @@ class LocalMesh:
         from osm_mesh.controlplane import ControlPlane, ControlPlaneOptions
         from osm_mesh.envoy.translate import TranslateOptions
 
-        self.block = claim_block(
-            replica_count(self.objects), container_ports(self.objects), prefix=self.prefix
-        )
-        planned = plan_pods(self.objects, self.block.pod_ip)
+        # Only the sidecars' ports decide the block: an app that cannot have its containerPort
+        # (no privileges for port 80, or another program holds it) is moved, not refused.
+        self.block = claim_block(replica_count(self.objects), prefix=self.prefix)
+        reasons: set[str] = set()
+
+        def listen_port(ip: str, port: int, avoid: Collection[int]) -> int:
+            local, reason = app_listen_port(ip, port, avoid)
+            if reason is not None:
+                reasons.add(reason)
+            return local
+
+        planned = plan_pods(self.objects, self.block.pod_ip, listen_port=listen_port)
         self.progress(f"addresses {self.block.cidr}, {len(planned)} pods")
+        if reasons:
+            moved = [
+                f"{p.name} {port}->{local}"
+                for p in planned
+                for port, local in p.local_ports.items()
+            ]
+            self.progress(
+                f"apps moved off ports they cannot bind ({'; '.join(sorted(reasons))}): "
+                + ", ".join(moved)
+            )
         self.supervisor = Supervisor(self.log_dir)
         # Every namespace in the manifests is part of the mesh: that is why they were passed.
         self.source = FileSource(objects=self._catalog_objects(planned), monitored="all")

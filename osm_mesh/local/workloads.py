@@ -13,14 +13,17 @@ install. The process gets, as environment:
 
 - the container's ``env`` (``value`` and ``valueFrom.configMapKeyRef``) and
   ``envFrom.configMapRef``, resolved against the ConfigMaps in the manifests;
-- ``POD_IP`` (its own loopback address), ``PORT`` (the first ``containerPort``,
-  else 80), ``POD_NAME``, ``POD_NAMESPACE``, ``SERVICE_ACCOUNT``;
+- ``POD_IP`` (its own loopback address), ``PORT`` (the port to listen on: the
+  first ``containerPort``, else 80, unless the runtime moved it, e.g. 80 -> 8080
+  for a user who may not bind port 80), ``PORT_<containerPort>`` for each
+  container port, ``POD_NAME``, ``POD_NAMESPACE``, ``SERVICE_ACCOUNT``;
 - ``HTTP_PROXY``/``http_proxy`` = ``http://<pod_ip>:15001`` (the sidecar's
   outbound listener) and an empty ``NO_PROXY``, so plain HTTP clients (urllib,
   requests, curl) reach ``api.<ns>.svc.cluster.local`` through the mesh.
 
 Pods are also handed to the control plane's file source as ordinary ``Pod``
-objects (with ``status.podIP``) so the catalog sees exactly what runs.
+objects (with ``status.podIP``, and the moved ports in the annotation
+``local.openservicemesh.io/app-ports``) so the catalog sees exactly what runs.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ import os
 import shlex
 import sys
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +51,8 @@ PYTHON_NAMES = ("python", "python3")
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
 
 Obj = dict[str, Any]
+# (pod ip, containerPort, ports the pod already uses) -> the port its app listens on.
+ListenPort = Callable[[str, int, Collection[int]], int]
 
 
 @dataclass(frozen=True)
@@ -64,14 +69,22 @@ class LocalPod:
     ports: tuple[int, ...]
     proxy_uuid: str
     annotations: Mapping[str, str] = field(default_factory=dict)
+    # containerPort -> the port the app listens on instead (only ports that were moved).
+    local_ports: Mapping[int, int] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
 
     @property
-    def app_port(self) -> int:
+    def container_port(self) -> int:
+        """The manifest's port of the app (first containerPort, else 80)."""
         return self.ports[0] if self.ports else 80
+
+    @property
+    def app_port(self) -> int:
+        """Where the app really listens (``$PORT``)."""
+        return self.local_ports.get(self.container_port, self.container_port)
 
     def pod_object(self) -> Obj:
         """The Pod as a Kubernetes object, for the control plane's catalog."""
@@ -82,7 +95,7 @@ class LocalPod:
                 "name": self.name,
                 "namespace": self.namespace,
                 "labels": {**self.labels, "osm-proxy-uuid": self.proxy_uuid},
-                "annotations": dict(self.annotations),
+                "annotations": {**self.annotations, **self._local_ports_annotation()},
                 # As a Deployment's pods are owned: the catalog then counts this pod as the
                 # Deployment's replica instead of synthesizing another one (with no IP).
                 "ownerReferences": [
@@ -105,6 +118,15 @@ class LocalPod:
             },
             "status": {"phase": "Running", "podIP": self.ip, "podIPs": [{"ip": self.ip}]},
         }
+
+    def _local_ports_annotation(self) -> dict[str, str]:
+        if not self.local_ports:
+            return {}
+        # Here, not at module level: the catalog package costs ~40 ms to import.
+        from osm_mesh.catalog.model import LOCAL_PORTS_ANNOTATION
+
+        moved = {str(port): local for port, local in sorted(self.local_ports.items())}
+        return {LOCAL_PORTS_ANNOTATION: json.dumps(moved)}
 
 
 def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -181,8 +203,10 @@ def plan_pods(
     ip_for: Any,
     *,
     environ: Mapping[str, str] | None = None,
+    listen_port: ListenPort | None = None,
 ) -> list[LocalPod]:
-    """One LocalPod per Deployment replica; ``ip_for(index)`` gives the pod addresses.
+    """One LocalPod per Deployment replica; ``ip_for(index)`` gives the pod addresses,
+    ``listen_port`` the port each app listens on (default: its containerPort).
 
     Problems in every Deployment are collected and reported together, before
     anything is started.
@@ -244,9 +268,12 @@ def plan_pods(
             env = {k: environ[k] for k in INHERITED_ENV if k in environ}
             env.update(app_env)
             proxy = f"http://{ip}:{ENVOY_OUTBOUND_PORT}"
+            app_port = ports[0] if ports else 80
+            local_ports = _local_ports(ip, ports or (app_port,), listen_port)
             env.update(
+                {f"PORT_{p}": str(local_ports.get(p, p)) for p in ports},
                 POD_IP=ip,
-                PORT=str(ports[0] if ports else 80),
+                PORT=str(local_ports.get(app_port, app_port)),
                 POD_NAME=pod_name,
                 POD_NAMESPACE=ns,
                 SERVICE_ACCOUNT=spec.get("serviceAccountName") or "default",
@@ -270,6 +297,7 @@ def plan_pods(
                     ports=ports,
                     proxy_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"osm-local:{ns}/{pod_name}")),
                     annotations=dict(template_meta.get("annotations") or {}),
+                    local_ports=local_ports,
                 )
             )
     if problems:
@@ -278,6 +306,18 @@ def plan_pods(
             hint=f'Annotate each Deployment, e.g. {COMMAND_ANNOTATION}: "python -m mypkg.server".',
         )
     return pods
+
+
+def _local_ports(ip: str, ports: Sequence[int], listen_port: ListenPort | None) -> dict[int, int]:
+    """containerPort -> local port, for the ports ``listen_port`` moved."""
+    moved: dict[int, int] = {}
+    if listen_port is None:
+        return moved
+    for port in ports:
+        local = listen_port(ip, port, {*ports, *moved.values()})
+        if local != port:
+            moved[port] = local
+    return moved
 
 
 def _pod_spec(deployment: Obj) -> Obj:

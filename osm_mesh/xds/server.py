@@ -32,7 +32,15 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from osm_mesh.certs.ca import uri_sans
 from osm_mesh.errors import InvalidInput
-from osm_mesh.xds.cache import PUSH_ORDER, SHORT_NAMES, WILDCARD_TYPES, Snapshot, SnapshotCache
+from osm_mesh.xds.cache import (
+    CLUSTER,
+    ENDPOINT,
+    PUSH_ORDER,
+    SHORT_NAMES,
+    WILDCARD_TYPES,
+    Snapshot,
+    SnapshotCache,
+)
 
 log = logging.getLogger("osm_mesh.xds")
 
@@ -109,6 +117,10 @@ class _Stream:
         self.types: dict[str, _TypeState] = {}
         self.snapshot: Snapshot | None = None
         self._nonce = 0
+        # Types whose next request must be answered even at an unchanged version: an updated
+        # Cluster is re-created warming and waits for its endpoints (EDS), which Envoy asks
+        # for again with the version it already has (xDS protocol, "cluster warming").
+        self._owed: set[str] = set()
 
     def _respond(self, type_url: str) -> discovery_pb2.DiscoveryResponse:
         assert self.snapshot is not None
@@ -118,6 +130,9 @@ class _Stream:
             resources = list(packed.values())
         else:
             resources = [packed[n] for n in sorted(state.names) if n in packed]
+        self._owed.discard(type_url)
+        if type_url == CLUSTER:
+            self._owed.add(ENDPOINT)
         self._nonce += 1
         state.nonce = str(self._nonce)
         state.sent_version = self.snapshot.type_versions[type_url]
@@ -164,7 +179,8 @@ class _Stream:
             self.status.last_ack_at = time.time()
         if self.snapshot is None:
             return []
-        if names_changed or state.sent_version != self.snapshot.type_versions[type_url]:
+        owed = type_url in self._owed and not req.HasField("error_detail")
+        if names_changed or owed or state.sent_version != self.snapshot.type_versions[type_url]:
             return [self._respond(type_url)]
         return []
 

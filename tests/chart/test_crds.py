@@ -49,7 +49,7 @@ def test_every_version_served_exactly_one_stored():
         assert spec["conversion"] == {"strategy": "None"}
 
 
-def _structural_problems(node, path="", in_junctor=False):
+def _structural_problems(node, path="", in_junctor=False, int_or_string_branch=False):
     """The API server's structural-schema rules that a hand edit most easily breaks."""
     problems = []
     if not isinstance(node, dict):
@@ -59,7 +59,9 @@ def _structural_problems(node, path="", in_junctor=False):
     )
     if in_junctor:
         for banned in ("type", "description", "default", "additionalProperties", "nullable"):
-            if banned in node and not (banned == "type" and path.endswith("anyOf")):
+            # The one exception: `anyOf: [{type: integer}, {type: string}]` under
+            # x-kubernetes-int-or-string.
+            if banned in node and not (banned == "type" and int_or_string_branch):
                 problems.append(f"{path}: {banned} inside a junctor")
     elif "type" not in node and not special:
         problems.append(f"{path}: no type")
@@ -72,7 +74,13 @@ def _structural_problems(node, path="", in_junctor=False):
         problems += _structural_problems(node["items"], f"{path}[]")
     for junctor in ("anyOf", "allOf", "oneOf"):
         for branch in node.get(junctor) or []:
-            problems += _structural_problems(branch, f"{path}.{junctor}", in_junctor=True)
+            problems += _structural_problems(
+                branch,
+                f"{path}.{junctor}",
+                in_junctor=True,
+                int_or_string_branch=junctor == "anyOf"
+                and bool(node.get("x-kubernetes-int-or-string")),
+            )
     return problems
 
 
@@ -215,3 +223,19 @@ def test_unserved_version_rejected():
     obj = dict(TT_V1ALPHA3, apiVersion="access.smi-spec.io/v1beta1")
     with pytest.raises(LookupError, match="not served"):
         validate_custom(obj)
+
+
+def test_structural_check_catches_a_bad_schema():
+    bad = {
+        "type": "object",
+        "properties": {
+            "a": {"description": "no type"},
+            "b": {"anyOf": [{"type": "integer"}, {"type": "string"}]},  # not int-or-string
+        },
+    }
+    assert _structural_problems(bad) == [
+        ".a: no type",
+        ".b: no type",
+        ".b.anyOf: type inside a junctor",
+        ".b.anyOf: type inside a junctor",
+    ]

@@ -216,3 +216,42 @@ def test_least_privilege_rbac():
     for rule in controller["rules"]:
         if rule["resources"] != ["events"]:
             assert set(rule["verbs"]) <= {"get", "list", "watch"}, rule
+
+
+@pytest.mark.parametrize(
+    "values, path, why",
+    [
+        ({"osm": {"meshName": "Has_Caps"}}, "/osm/meshName", "does not match pattern"),
+        ({"osm": {"controllerLogLevel": "loud"}}, "/osm/controllerLogLevel", "must be one of"),
+        (
+            {"osm": {"image": {"pullPolicy": "Sometimes"}}},
+            "/osm/image/pullPolicy",
+            "must be one of",
+        ),
+        (
+            {"osm": {"injector": {"webhookTimeoutSeconds": 31}}},
+            "/osm/injector/webhookTimeoutSeconds",
+            "maximum",
+        ),
+        (
+            {"osm": {"certificateProvider": {"serviceCertValidityDuration": "1 day"}}},
+            "/osm/certificateProvider/serviceCertValidityDuration",
+            "does not match pattern",
+        ),
+        (
+            {"osm": {"outboundIPRangeExclusionList": ["10.0.0.0"]}},
+            "/osm/outboundIPRangeExclusionList/0",
+            "does not match pattern",
+        ),
+        ({"osm": {"grafana": {"port": "3000"}}}, "/osm/grafana/port", "got string, want integer"),
+        ({"osm": {"deployGrafana": "yes"}}, "/osm/deployGrafana", "got string, want boolean"),
+        ({"other": 1}, "", "additional properties 'other' not allowed"),
+    ],
+)
+def test_values_schema_rejects_with_the_path(values, path, why):
+    from tests.chart.helpers import RenderError
+
+    with pytest.raises(RenderError) as caught:
+        render(values)
+    assert f"at '{path}'" in str(caught.value)
+    assert why in str(caught.value)

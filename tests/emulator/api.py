@@ -190,9 +190,12 @@ class Api:
                 if kept in current["metadata"]:
                     meta[kept] = current["metadata"][kept]
             obj["apiVersion"], obj["kind"] = rt.api_version(version), rt.kind
+            # Defaults first, as the API server does: a write that only omits defaulted
+            # fields (helm's server-side apply) must not bump the generation, or
+            # observedGeneration would lag forever behind an unchanged spec.
+            objects.apply_defaults(rt, obj)
             if _spec_part(obj) != _spec_part(current):
                 meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
-            objects.apply_defaults(rt, obj)
             if rt.key == CRD_KEY:
                 self._register_crd(obj)
             if dry_run:

@@ -24,6 +24,14 @@ from tests.emulator.server import Handler, RecordedRequest
 if TYPE_CHECKING:
     from tests.emulator.server import Target
 
+
+class _Server(ThreadingHTTPServer):
+    # The default listen backlog (5) overflows when a controller opens its watch streams and
+    # a CLI connects at the same moment; an overflowing SYN is retried only after 1 s.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 ProxyHandler = Callable[[str, str, dict, bytes], "tuple[int, dict, bytes]"]
 
 
@@ -33,6 +41,7 @@ class KubeEmulator:
     def __init__(self, simulate_workloads: bool = True) -> None:
         self.api = Api()
         self.requests: list[RecordedRequest] = []
+        self.errors: list[str] = []  # tracebacks of requests the emulator failed on (HTTP 500)
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._forbidden: list[tuple[str, str, str | None]] = []
@@ -52,8 +61,7 @@ class KubeEmulator:
 
     def start(self) -> KubeEmulator:
         handler = type("BoundHandler", (Handler,), {"emulator": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
         )

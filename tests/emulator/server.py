@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
+import traceback
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
@@ -135,6 +136,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(exc.code, exc.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except Exception as exc:
+            # An emulator bug: answer 500 like the API server would and keep the traceback
+            # in emu.errors, so the test that hit it can show what went wrong.
+            self.emulator.errors.append(traceback.format_exc())
+            self.send_json(500, status.ApiError(500, "InternalError", repr(exc)).body)
 
     # --- routing ----------------------------------------------------------------
 
@@ -159,22 +165,16 @@ class Handler(BaseHTTPRequestHandler):
             group = parts[1]
             types = api.groups().get(group)
             if not types:
-                raise status.ApiError(
-                    404, "NotFound", "the server could not find the requested resource"
-                )
+                raise _no_such_path()
             if len(parts) == 2:
                 return self.send_json(200, discovery.api_group(group, types))
             version, rest = parts[2], parts[3:]
         else:
-            raise status.ApiError(
-                404, "NotFound", "the server could not find the requested resource"
-            )
+            raise _no_such_path()
         if not rest:
             types = [t for t in api.groups().get(group, []) if version in t.versions]
             if not types:
-                raise status.ApiError(
-                    404, "NotFound", "the server could not find the requested resource"
-                )
+                raise _no_such_path()
             return self.send_json(200, discovery.resource_list(group, version, types))
         target = self._target(group, version, rest)
         self._check_allowed(target, query)
@@ -187,9 +187,7 @@ class Handler(BaseHTTPRequestHandler):
         group, version = ("", gv[1]) if gv[0] == "api" and len(gv) == 2 else (gv[1], gv[-1])
         types = groups.get(group) or []
         if len(gv) not in (2, 3) or not any(version in t.versions for t in types):
-            raise status.ApiError(
-                404, "NotFound", "the server could not find the requested resource"
-            )
+            raise _no_such_path()
         self.send_json(200, discovery.openapi_v3_group_version(group, version, types))
 
     def _target(self, group: str, version: str, rest: list[str]) -> Target:
@@ -202,19 +200,13 @@ class Handler(BaseHTTPRequestHandler):
             namespace, rest = rest[1], rest[2:]
         rt = self.emulator.api.resource(group, version, rest[0])
         if rt is None:
-            raise status.ApiError(
-                404, "NotFound", "the server could not find the requested resource"
-            )
+            raise _no_such_path()
         if namespace is not None and not rt.namespaced:
-            raise status.ApiError(
-                404, "NotFound", "the server could not find the requested resource"
-            )
+            raise _no_such_path()
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
         if sub is not None and sub not in rt.subresources:
-            raise status.ApiError(
-                404, "NotFound", "the server could not find the requested resource"
-            )
+            raise _no_such_path()
         return Target(rt, version, namespace, name, sub, "/".join(rest[3:]))
 
     def _verb(self, target: Target, query: dict[str, str]) -> str:
@@ -312,6 +304,10 @@ class Handler(BaseHTTPRequestHandler):
             )
             return self.send_json(200, status.success_status(rt))
         raise status.method_not_allowed()
+
+
+def _no_such_path() -> status.ApiError:
+    return status.ApiError(404, "NotFound", "the server could not find the requested resource")
 
 
 def _json_body(raw: bytes) -> Any:

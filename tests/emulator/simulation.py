@@ -58,7 +58,12 @@ class WorkloadSimulation:
     # --- events from the API ----------------------------------------------------
 
     def on_change(self, rt: ResourceType, event: str, old: dict | None, new: dict | None) -> None:
-        spec_changed = old is None or new is None or old.get("spec") != new.get("spec")
+        spec_changed = (
+            old is None
+            or new is None
+            or old.get("spec") != new.get("spec")
+            or old["metadata"].get("generation") != new["metadata"].get("generation")
+        )
         if rt.group == "apps" and rt.plural in WORKLOADS and new is not None and spec_changed:
             # Status-only writes (kubectl, tests) are left alone until the spec changes.
             with self.api.store.lock:

@@ -31,6 +31,9 @@ class Store:
         self._objects: dict[Key, dict[tuple[str, str], dict]] = {}
         self._rv = 1000
         self.events: list[WatchEvent] = []
+        self.max_events = 5000
+        # Watches from before this resourceVersion get 410 Gone (their history was dropped).
+        self.history_start = 0
 
     @property
     def resource_version(self) -> int:
@@ -84,6 +87,8 @@ class Store:
     def _record(self, key: Key, event: str, obj: dict) -> None:
         self.events.append(WatchEvent(int(obj["metadata"]["resourceVersion"]), key, event, obj))
         # A long test run must not grow without bound; watches only need recent history.
-        if len(self.events) > 5000:
-            del self.events[:1000]
+        if len(self.events) > self.max_events:
+            drop = max(1, self.max_events // 5)
+            self.history_start = self.events[drop - 1].resource_version
+            del self.events[:drop]
         self.changed.notify_all()

@@ -50,7 +50,22 @@ def serve_watch(handler: Handler, t: Target, query: dict[str, str]) -> None:
             initial = api.list(rt, t.namespace, None, None, t.version)
             since = store.resource_version
         else:
-            initial, since = [], int(since_text)
+            initial, since = [], int(since_text) if since_text.isdigit() else -1
+            if since < store.history_start:
+                # Like etcd compaction: the client must list again (HTTP 410 in an ERROR event).
+                gone = {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": f"too old resource version: {since_text} ({store.history_start})",
+                    "reason": "Expired",
+                    "code": 410,
+                }
+                line = json.dumps({"type": "ERROR", "object": gone}).encode() + b"\n"
+                handler.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n0\r\n\r\n")
+                handler.close_connection = True
+                return
     for obj in initial:
         if matches(obj):
             send("ADDED", obj)

@@ -11,3 +11,13 @@ def kube(kubeconfig):
     from osm_mesh.kube.client import connect
 
     return connect(str(kubeconfig))
+
+
+@pytest.fixture(autouse=True)
+def _no_emulator_errors(request):
+    """Every emulator test also checks that the emulator itself never crashed (HTTP 500)."""
+    emulator = None
+    if "kube_emulator" in request.fixturenames:
+        emulator = request.getfixturevalue("kube_emulator")
+    yield
+    assert emulator is None or emulator.errors == []

@@ -365,3 +365,16 @@ def test_forbidden_translates_to_permission_denied(kube, kube_emulator):
     mesh_error = translate(err.value)
     assert isinstance(mesh_error, PermissionDenied)
     assert 'cannot create resource "deployments" in API group "apps"' in str(mesh_error)
+
+
+def test_emulator_bugs_answer_500_and_are_kept(kube, kube_emulator):
+    def broken(rt, event, old, new):
+        raise RuntimeError("simulated emulator bug")
+
+    kube_emulator.api.listeners.append(broken)
+    with pytest.raises(ApiException) as err:
+        kube.core.create_namespaced_config_map("default", {"metadata": {"name": "boom"}})
+    assert err.value.status == 500
+    assert status_of(err.value)["reason"] == "InternalError"
+    assert "simulated emulator bug" in kube_emulator.errors[0]
+    kube_emulator.errors.clear()  # expected here; the autouse check wants none left

@@ -172,3 +172,18 @@ def test_helm_list_install_upgrade_uninstall(kube_emulator, kubeconfig, tmp_path
     assert removed.returncode == 0, removed.stderr
     assert kube_emulator.list("v1", "Pod", "apps") == []
     assert kube_emulator.list("v1", "Secret", "apps") == []
+
+
+def test_watch_from_a_compacted_resource_version_is_410(kube, kube_emulator):
+    from kubernetes.client import ApiException
+
+    start = kube.core.list_namespaced_config_map("default").metadata.resource_version
+    kube_emulator.api.store.max_events = 10
+    for i in range(15):
+        kube.core.create_namespaced_config_map("default", {"metadata": {"name": f"c{i}"}})
+    stream = watch.Watch().stream(
+        kube.core.list_namespaced_config_map, "default", resource_version=start, timeout_seconds=2
+    )
+    with pytest.raises(ApiException) as err:
+        next(iter(stream))
+    assert err.value.status == 410

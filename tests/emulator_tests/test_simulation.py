@@ -173,3 +173,17 @@ def test_job_completes_with_a_succeeded_pod(kube):
     [pod] = kube.core.list_namespaced_pod("default", label_selector="job-name=once").items
     assert pod.status.phase == "Succeeded"
     assert pod.metadata.owner_references[0].uid == job.metadata.uid
+
+
+def test_reapplying_a_manifest_without_defaults_is_no_change(kube):
+    """A re-sent manifest lacks server defaults; that must not look like a new generation
+    (otherwise observedGeneration would lag forever and rollout waits would hang)."""
+    kube.apps.create_namespaced_deployment("default", deployment("web", replicas=1))
+    body = deployment("web", replicas=1)
+    kube.apps.replace_namespaced_deployment("web", "default", body)
+    got = kube.apps.read_namespaced_deployment("web", "default")
+    assert got.metadata.generation == 1 and got.status.observed_generation == 1
+    body["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:2"
+    kube.apps.replace_namespaced_deployment("web", "default", body)
+    got = kube.apps.read_namespaced_deployment("web", "default")
+    assert got.metadata.generation == 2 and got.status.observed_generation == 2

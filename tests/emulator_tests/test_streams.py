@@ -244,3 +244,36 @@ def test_stop_drops_open_port_forwards(kube, kube_emulator, http_target):
     sock.settimeout(5)
     kube_emulator.stop()
     assert sock.recv(10) == b""  # EOF, not a hang
+
+
+def test_port_forward_two_ports_in_one_connection(kube, kube_emulator):
+    servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        seed_pod(kube_emulator)
+        for pod_port, server in zip((15000, 9091), servers, strict=True):
+            kube_emulator.serve_port_forward(
+                "default", "osm-controller-1", pod_port, "127.0.0.1", server.server_address[1]
+            )
+        pf = portforward(
+            kube.core.connect_get_namespaced_pod_portforward,
+            "osm-controller-1",
+            "default",
+            ports="15000,9091",
+        )
+        answers = {}
+        for pod_port in (9091, 15000):
+            sock = pf.socket(pod_port)
+            sock.setblocking(True)
+            body = _http_over(sock, f"/p{pod_port}").partition(b"\r\n\r\n")[2]
+            answers[pod_port] = json.loads(body)
+            sock.close()
+        assert answers == {
+            9091: {"path": "/p9091", "server": servers[1].server_address[1]},
+            15000: {"path": "/p15000", "server": servers[0].server_address[1]},
+        }
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()

@@ -66,4 +66,4 @@ def mesh_upgrade(
         )
     finally:
         progress.close()
-    app_ctx.info(SUCCESS.format(mesh=result.mesh_name, namespace=result.namespace))
+    app_ctx.out(SUCCESS.format(mesh=result.mesh_name, namespace=result.namespace))

@@ -80,11 +80,11 @@ def uninstall_mesh(
     finally:
         progress.close()
     if result.nothing_to_do:
-        app_ctx.info("No OSM control planes found")
+        app_ctx.out("No OSM control planes found")
         app_ctx.info("Nothing to do: no mesh, and no cluster-wide resources left to delete")
         return
     for mesh in result.uninstalled:
-        app_ctx.info(f"OSM [mesh name: {mesh.name}] in namespace [{mesh.namespace}] uninstalled")
+        app_ctx.out(f"OSM [mesh name: {mesh.name}] in namespace [{mesh.namespace}] uninstalled")
     for mesh in result.declined:
         app_ctx.info(f"Kept OSM [mesh name: {mesh.name}] in namespace [{mesh.namespace}]")
     for item in result.deleted:
@@ -101,7 +101,7 @@ def uninstall_mesh(
             "`osm uninstall mesh -a` removes them"
         )
     if result.namespace_deleted:
-        app_ctx.info(f"OSM namespace [{namespace}] deleted successfully")
+        app_ctx.out(f"OSM namespace [{namespace}] deleted successfully")
 
 
 def _show_meshes(app_ctx: AppContext, meshes: list[MeshRef]) -> None:

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[3]
+# Installs that should succeed get a short --timeout: a regression fails in seconds with the
+# readiness diagnosis instead of running into pytest's own timeout.
+FAST = ("--timeout", "30s")
 VENV_BIN = REPO / ".venv" / "bin"
 
 

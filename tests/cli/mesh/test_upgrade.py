@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.install.support import deployments, helm_path_env, release_secrets
+from tests.cli.install.support import FAST, deployments, helm_path_env, release_secrets
 
 pytestmark = [pytest.mark.helm, pytest.mark.slow]
 
@@ -17,19 +17,20 @@ def _traffic(emu, namespace="osm-system"):
 
 def test_upgrade_keeps_values_and_meshconfig_follows(osm, kube_emulator, kubeconfig):
     env = helm_path_env()
-    assert osm(["install", "--enable-grafana"], kubeconfig=kubeconfig, environ=env).exit_code == 0
+    assert (
+        osm(["install", "--enable-grafana", *FAST], kubeconfig=kubeconfig, environ=env).exit_code
+        == 0
+    )
     assert _traffic(kube_emulator)["enablePermissiveTrafficPolicyMode"] is True
     password = kube_emulator.get("v1", "Secret", "osm-grafana", "osm-system")["data"]
 
     result = osm(
-        ["mesh", "upgrade", "--set", "osm.enablePermissiveTrafficPolicy=false"],
+        ["mesh", "upgrade", *FAST, "--set", "osm.enablePermissiveTrafficPolicy=false"],
         kubeconfig=kubeconfig,
         environ=env,
     )
     assert result.exit_code == 0, result.stderr
-    assert result.stderr.splitlines()[-1] == (
-        "OSM successfully upgraded mesh [osm] in namespace [osm-system]"
-    )
+    assert result.stdout == "OSM successfully upgraded mesh [osm] in namespace [osm-system]\n"
     # Upstream created MeshConfig once and never again; here it follows the upgrade.
     assert _traffic(kube_emulator)["enablePermissiveTrafficPolicyMode"] is False
     # The install's choices (Grafana) are kept; the mesh name and enforcement too.
@@ -43,7 +44,7 @@ def test_upgrade_keeps_values_and_meshconfig_follows(osm, kube_emulator, kubecon
 
     # --reset-values: upstream's behaviour, chart defaults + --set only.
     result = osm(
-        ["mesh", "upgrade", "--reset-values", "--set", "osm.enableEgress=false"],
+        ["mesh", "upgrade", *FAST, "--reset-values", "--set", "osm.enableEgress=false"],
         kubeconfig=kubeconfig,
         environ=env,
     )
@@ -80,3 +81,21 @@ def test_upgrade_bad_input_no_cluster_contact(osm, kube_emulator, kubeconfig, ar
     assert result.exit_code == 1
     assert message in result.stderr.splitlines()[0]
     assert kube_emulator.requests == []
+
+
+def test_atomic_upgrade_rolls_back(osm, kube_emulator, kubeconfig):
+    env = helm_path_env()
+    assert osm(["install", *FAST], kubeconfig=kubeconfig, environ=env).exit_code == 0
+    kube_emulator.set_not_ready("deployments", "osm-system", "osm-controller", "CrashLoopBackOff")
+    result = osm(
+        ["mesh", "upgrade", "--atomic", "--timeout", "1s", "--set", "osm.enableEgress=false"],
+        kubeconfig=kubeconfig,
+        environ=env,
+    )
+    assert result.exit_code == 1
+    assert "not ready: osm-controller (0/1 ready)" in result.stderr
+    assert "CrashLoopBackOff" in result.stderr
+    assert "Rolled back to revision 1 (--atomic)" in result.stderr
+    # Revision 3 is the rollback to revision 1: MeshConfig is back to egress enabled.
+    assert release_secrets(kube_emulator, "osm-system")[-1] == "sh.helm.release.v1.osm.v3"
+    assert _traffic(kube_emulator)["enableEgress"] is True

@@ -6,6 +6,7 @@ import pytest
 
 from osm_mesh.helm.location import crd_names as chart_crds
 from tests.cli.install.support import (
+    FAST,
     crd_names,
     deployments,
     helm_path_env,
@@ -49,7 +50,7 @@ def _webhook(emu, mesh="osm"):
 
 def test_prompt_then_uninstall_keeps_policies(osm, kube_emulator, kubeconfig):
     env = helm_path_env()
-    assert osm(["install"], kubeconfig=kubeconfig, environ=env).exit_code == 0
+    assert osm(["install", *FAST], kubeconfig=kubeconfig, environ=env).exit_code == 0
     _ca_secret(kube_emulator)
     _webhook(kube_emulator)
 
@@ -67,7 +68,7 @@ def test_prompt_then_uninstall_keeps_policies(osm, kube_emulator, kubeconfig):
     result = osm(["uninstall", "mesh"], kubeconfig=kubeconfig, environ=env, stdin="maybe\ny\n")
     assert result.exit_code == 0, result.stderr
     assert "Invalid input." in result.stderr
-    assert "OSM [mesh name: osm] in namespace [osm-system] uninstalled" in result.stderr
+    assert result.stdout == "OSM [mesh name: osm] in namespace [osm-system] uninstalled\n"
     assert deployments(kube_emulator, "osm-system") == []
     assert release_secrets(kube_emulator, "osm-system") == []
     # Without -a: CRDs (so every policy), the CA and the webhook stay (osm#3760).
@@ -86,16 +87,14 @@ def test_prompt_then_uninstall_keeps_policies(osm, kube_emulator, kubeconfig):
     kube_emulator.clear_requests()
     again = osm(["uninstall", "mesh", "-a", "-f"], kubeconfig=kubeconfig, environ=env)
     assert again.exit_code == 0
-    assert again.stderr.splitlines() == [
-        "No OSM control planes found",
-        "Nothing to do: no mesh, and no cluster-wide resources left to delete",
-    ]
+    assert again.stdout == "No OSM control planes found\n"
+    assert again.stderr == "Nothing to do: no mesh, and no cluster-wide resources left to delete\n"
     assert kube_emulator.writes() == []
 
 
 def test_force_all_and_delete_namespace(osm, kube_emulator, kubeconfig):
     env = helm_path_env()
-    assert osm(["install"], kubeconfig=kubeconfig, environ=env).exit_code == 0
+    assert osm(["install", *FAST], kubeconfig=kubeconfig, environ=env).exit_code == 0
     result = osm(
         ["uninstall", "mesh", "--mesh-name", "osm", "-f", "-a", "--delete-namespace"],
         kubeconfig=kubeconfig,
@@ -103,7 +102,10 @@ def test_force_all_and_delete_namespace(osm, kube_emulator, kubeconfig):
     )
     assert result.exit_code == 0, result.stderr
     assert PROMPT not in result.stderr
-    assert result.stderr.splitlines()[-1] == "OSM namespace [osm-system] deleted successfully"
+    assert result.stdout.splitlines() == [
+        "OSM [mesh name: osm] in namespace [osm-system] uninstalled",
+        "OSM namespace [osm-system] deleted successfully",
+    ]
     assert kube_emulator.get("v1", "Namespace", "osm-system") is None
     assert crd_names(kube_emulator) == []
 
@@ -111,7 +113,7 @@ def test_force_all_and_delete_namespace(osm, kube_emulator, kubeconfig):
 def test_nothing_installed(osm, kube_emulator, kubeconfig):
     result = osm(["uninstall", "mesh"], kubeconfig=kubeconfig, environ=helm_path_env())
     assert result.exit_code == 0
-    assert result.stderr.splitlines()[0] == "No OSM control planes found"
+    assert result.stdout == "No OSM control planes found\n"
     assert kube_emulator.writes() == []
 
 
@@ -190,3 +192,22 @@ def test_unreachable_cluster(osm, tmp_path, command):
         "Error: Could not access Kubernetes cluster, check kubeconfig"
     ), result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_release_without_controller(osm, kube_emulator, kubeconfig):
+    """A half-removed mesh: the Helm release is there, its controller is not."""
+    env = helm_path_env()
+    assert osm(["install", *FAST], kubeconfig=kubeconfig, environ=env).exit_code == 0
+    kube_emulator.delete("apps/v1", "Deployment", "osm-controller", "osm-system")
+    kube_emulator.clear_requests()
+    again = osm(["install", *FAST], kubeconfig=kubeconfig, environ=env)
+    assert again.exit_code == 1
+    assert again.stderr.splitlines()[0] == (
+        "Error: Helm release [osm] already exists in namespace [osm-system] (status deployed)"
+    )
+    assert kube_emulator.writes() == []
+    # uninstall finds it through Helm even without a controller Deployment.
+    result = osm(["uninstall", "mesh", "-f"], kubeconfig=kubeconfig, environ=env)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "OSM [mesh name: osm] in namespace [osm-system] uninstalled\n"
+    assert release_secrets(kube_emulator, "osm-system") == []

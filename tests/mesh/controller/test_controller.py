@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import urllib.request
@@ -283,3 +284,21 @@ def test_policy_problems_become_events_on_the_object(controller, kube_emulator, 
     kube.core.patch_namespace("plain", {"metadata": {"labels": {"touched": "yes"}}})
     time.sleep(0.3)
     assert len(kube_emulator.list("v1", "Event", "bookstore")) == 1
+
+
+def test_a_mesh_config_change_reaches_certificate_issuing(controller, kubeconfig):
+    cp = controller.control_plane
+    assert cp is not None
+    assert cp.certs.validity == dt.timedelta(hours=1)  # from the seeded MeshConfig
+    connect(str(kubeconfig)).custom.patch_namespaced_custom_object(
+        "config.openservicemesh.io",
+        "v1alpha2",
+        "osm-system",
+        "meshconfigs",
+        "osm-mesh-config",
+        {"spec": {"certificate": {"serviceCertValidityDuration": "2h30m"}}},
+    )
+    deadline = time.monotonic() + 10
+    while cp.certs.validity != dt.timedelta(hours=2, minutes=30) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cp.certs.validity == dt.timedelta(hours=2, minutes=30)
