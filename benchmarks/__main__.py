@@ -1,8 +1,8 @@
 """Run every benchmark module (or those named on the command line) and print a table.
 
-    python -m benchmarks               # all
-    python -m benchmarks startup xds   # bench_startup.py, bench_xds.py
-    python -m benchmarks --json out.json
+python -m benchmarks               # all
+python -m benchmarks startup xds   # bench_startup.py, bench_xds.py
+python -m benchmarks --json out.json
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def assert_golden_data(name: str, actual_text: str) -> None:
         return
     if not path.exists():
         raise AssertionError(f"missing golden file {path}; run with OSM_UPDATE_GOLDEN=1")
-    actual = json.loads(actual_text) if path.suffix == ".json" else list(
-        yaml.safe_load_all(actual_text)
+    actual = (
+        json.loads(actual_text) if path.suffix == ".json" else list(yaml.safe_load_all(actual_text))
     )
     assert actual == _load(path), f"data differs from {path} (OSM_UPDATE_GOLDEN=1 to update)"

@@ -15,6 +15,7 @@ from osm_mesh import labels
 from osm_mesh.catalog.build import build_catalog
 from osm_mesh.catalog.model import Catalog
 from osm_mesh.smi.parse import SUPPORTED
+from osm_mesh.smi.policy_ext import POLICY_PLURALS, POLICY_SUPPORTED
 
 _PLURALS = {
     "TrafficTarget": "traffictargets",
@@ -22,7 +23,10 @@ _PLURALS = {
     "TCPRoute": "tcproutes",
     "UDPRoute": "udproutes",
     "TrafficSplit": "trafficsplits",
+    **POLICY_PLURALS,
 }
+# Custom kinds read from a cluster: SMI plus the resilience policies (docs/resilience.md).
+CUSTOM_KINDS = {**SUPPORTED, **POLICY_SUPPORTED}
 MESHCONFIG_GROUP = "config.openservicemesh.io"
 MESHCONFIG_VERSIONS = ("v1alpha2", "v1alpha1", "v1alpha3")
 
@@ -90,7 +94,7 @@ def cluster_objects(kube: Any, namespaces: Iterable[str]) -> list[dict[str, Any]
     objects: list[dict[str, Any]] = []
     for ns in sorted(set(namespaces)):
         objects.extend(_core_objects(kube, ns))
-        for kind, (group, versions) in SUPPORTED.items():
+        for kind, (group, versions) in CUSTOM_KINDS.items():
             newest_first = tuple(reversed(versions))
             objects.extend(_custom_objects(kube, group, newest_first, _PLURALS[kind], ns))
     return objects

@@ -12,7 +12,8 @@ seconds: a Deployment rolling 50 pods is one or two catalogs, not 150.
 Kinds watched: Namespaces, Pods, Services, ServiceAccounts (all namespaces; the catalog keeps
 those of namespaces labelled ``openservicemesh.io/monitored-by=<mesh>``), the SMI kinds at
 the newest version the API server serves (a kind whose CRD is missing is re-probed on each
-resync), and the MeshConfig of the control-plane namespace.
+resync), the resilience policies (Retry, UpstreamTrafficSetting, FaultInjection) likewise,
+and the MeshConfig of the control-plane namespace.
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ from typing import Any
 
 from osm_mesh import labels
 from osm_mesh.catalog.build import build_catalog
-from osm_mesh.catalog.kube import _PLURALS
+from osm_mesh.catalog.kube import _PLURALS, CUSTOM_KINDS
 from osm_mesh.catalog.model import Catalog
 from osm_mesh.catalog.source import SnapshotSource
 from osm_mesh.smi.meshconfig import CONFIG_GROUP, MESHCONFIG_VERSIONS
-from osm_mesh.smi.parse import SUPPORTED
 
 log = logging.getLogger("osm_mesh.catalog.kube_watch")
 
@@ -201,13 +201,13 @@ class KubeSource(SnapshotSource):
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> KubeSource:
         self._stop.clear()
-        names = [k.kind for k in self._core_kinds()] + [*SUPPORTED, "MeshConfig"]
+        names = [k.kind for k in self._core_kinds()] + [*CUSTOM_KINDS, "MeshConfig"]
         for name in names:
             self._objects.setdefault(name, {})
         targets: list[tuple[Callable[[], None], str]] = [
             (partial(self._run_core, k), k.kind) for k in self._core_kinds()
         ]
-        for kind, (group, versions) in SUPPORTED.items():
+        for kind, (group, versions) in CUSTOM_KINDS.items():
             targets.append((partial(self._run_custom, kind, group, versions), kind))
         targets.append(
             (

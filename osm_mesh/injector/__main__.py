@@ -11,6 +11,15 @@ import sys
 from osm_mesh.controller.runtime import common_arguments, connect, run, setup_logging
 
 
+def _host_port(text: str) -> str:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not host:port (e.g. osm-controller.osm-system.svc:15128)"
+        )
+    return text
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="osm-injector", description="The osm mesh sidecar-injection webhook."
@@ -22,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ads-address",
         default="",
+        type=_host_port,
         help="host:port of the controller's ADS (default osm-controller.<namespace>.svc:15128)",
     )
     parser.add_argument(

@@ -123,8 +123,8 @@ def app_listen_port(host: str, port: int, avoid: Iterable[int] = ()) -> tuple[in
     reason = reasons.get(problem) or os.strerror(problem)
     avoid = {*avoid, *ENVOY_PORTS, port}
     preferred = port + MOVED_PORT_OFFSET
-    free = 1024 <= preferred <= 65535 and preferred not in avoid
-    if free and _bind_problem(host, preferred) is None:
+    usable = 1024 <= preferred <= 65535 and preferred not in avoid
+    if usable and _bind_problem(host, preferred) is None:
         return preferred, reason
     for _ in range(16):
         try:

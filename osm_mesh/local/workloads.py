@@ -71,6 +71,8 @@ class LocalPod:
     annotations: Mapping[str, str] = field(default_factory=dict)
     # containerPort -> the port the app listens on instead (only ports that were moved).
     local_ports: Mapping[int, int] = field(default_factory=dict)
+    # The containerPorts' names ("" for none), so a Service's named targetPort resolves.
+    port_names: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -109,15 +111,17 @@ class LocalPod:
             },
             "spec": {
                 "serviceAccountName": self.service_account,
-                "containers": [
-                    {
-                        "name": self.deployment,
-                        "ports": [{"containerPort": p, "protocol": "TCP"} for p in self.ports],
-                    }
-                ],
+                "containers": [{"name": self.deployment, "ports": self._container_ports()}],
             },
             "status": {"phase": "Running", "podIP": self.ip, "podIPs": [{"ip": self.ip}]},
         }
+
+    def _container_ports(self) -> list[Obj]:
+        names = self.port_names or ("",) * len(self.ports)
+        return [
+            {"containerPort": port, "protocol": "TCP", **({"name": name} if name else {})}
+            for port, name in zip(self.ports, names, strict=True)
+        ]
 
     def _local_ports_annotation(self) -> dict[str, str]:
         if not self.local_ports:
@@ -252,11 +256,11 @@ def plan_pods(
         except InvalidInput as exc:
             problems.append(f"{where}: {exc.message}")
             continue
-        ports = tuple(
-            p["containerPort"]
-            for p in container.get("ports") or []
-            if isinstance(p.get("containerPort"), int)
-        )
+        declared = [
+            p for p in container.get("ports") or [] if isinstance(p.get("containerPort"), int)
+        ]
+        ports = tuple(p["containerPort"] for p in declared)
+        port_names = tuple(str(p.get("name") or "") for p in declared)
         replicas = (deployment.get("spec") or {}).get("replicas", 1)
         replicas = replicas if isinstance(replicas, int) and replicas >= 0 else 1
         template_hash = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[
@@ -298,6 +302,7 @@ def plan_pods(
                     proxy_uuid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"osm-local:{ns}/{pod_name}")),
                     annotations=dict(template_meta.get("annotations") or {}),
                     local_ports=local_ports,
+                    port_names=port_names,
                 )
             )
     if problems:

@@ -17,6 +17,7 @@ from osm_mesh.catalog.model import Catalog
 from osm_mesh.catalog.shape import as_dict, dig
 from osm_mesh.catalog.source import object_key
 from osm_mesh.policy.lint_base import Context, Docs, Out
+from osm_mesh.policy.lint_resilience import resilience_checks
 from osm_mesh.policy.lint_smi import traffic_split_checks, traffic_target_checks
 from osm_mesh.smi.model import ObjectRef, Problem
 
@@ -34,6 +35,7 @@ def run_checks(documents: list[Document], catalog: Catalog) -> list[Problem]:
         traffic_split_checks(out, ctx, split, seen_roots)
     _unreferenced_routes(out, catalog)
     _service_ports(out, catalog)
+    resilience_checks(out, ctx)
     return out.problems
 
 

@@ -49,6 +49,15 @@ RETRY_ON = (
     "unavailable",
 )
 UINT32_MAX = 2**32 - 1
+# For sources that list them from a cluster (osm_mesh.catalog.kube, kube_watch).
+POLICY_PLURALS = {
+    "Retry": "retries",
+    "UpstreamTrafficSetting": "upstreamtrafficsettings",
+    "FaultInjection": "faultinjections",
+}
+POLICY_SUPPORTED: dict[str, tuple[str, tuple[str, ...]]] = {
+    kind: (POLICY_GROUP, POLICY_VERSIONS) for kind in POLICY_KINDS
+}
 
 
 # -- model ---------------------------------------------------------------------------------------

@@ -285,6 +285,129 @@ def crd(
     }
 
 
+# -- policy.openservicemesh.io: resilience (docs/resilience.md) ----------------------------------
+# Retry and UpstreamTrafficSetting keep OSM v1.2's fields; requestTimeout, httpRoutes[].
+# requestTimeout, outlierDetection and the FaultInjection kind are this project's extensions.
+DURATION = string(
+    "Go duration, e.g. 250ms, 2s, 1m", pattern=r"^(0|([0-9]+(\.[0-9]*)?(ns|us|µs|ms|s|m|h))+)$"
+)
+UINT32 = {"type": "integer", "minimum": 0, "maximum": 4294967295}
+PERCENT = {"type": "number", "minimum": 0, "maximum": 100, "description": "0 to 100"}
+IGNORED = {
+    "type": "object",
+    "description": "OSM v1.2 rate limiting: accepted, not enforced by this mesh",
+    "x-kubernetes-preserve-unknown-fields": True,
+}
+
+
+def policy_subject(kind: str) -> S:
+    return obj(
+        {
+            "kind": string(f"Must be {kind}", enum=[kind]),
+            "name": string(f"Name of the {kind}", minLength=1),
+            "namespace": string(f"Namespace of the {kind}", minLength=1),
+        },
+        required=["kind", "name", "namespace"],
+    )
+
+
+POLICY = "policy.openservicemesh.io"
+HOST = string(
+    "<service>[.<namespace>[.svc[.cluster.local]]], in the policy's namespace", minLength=1
+)
+
+
+def retry(version: str) -> S:
+    policy = obj(
+        {
+            "retryOn": string("Comma-separated Envoy retry conditions and/or status codes"),
+            "perTryTimeout": DURATION,
+            "numRetries": {"type": "integer", "minimum": 0, "maximum": 1000},
+            "retryBackoffBaseInterval": DURATION,
+        },
+        required=["retryOn"],
+    )
+    spec = obj(
+        {
+            "source": policy_subject("ServiceAccount"),
+            "destinations": array(policy_subject("Service"), minItems=1),
+            "retryPolicy": policy,
+        },
+        required=["source", "destinations", "retryPolicy"],
+        desc="Retries of requests from a ServiceAccount to Services (OSM v1.2 shape)",
+    )
+    return root({"spec": spec}, ["spec"])
+
+
+def upstream_traffic_setting(version: str) -> S:
+    seconds = {
+        "requestTimeout": {**DURATION, "description": "Request timeout (extension; 0 = none)"}
+    }
+    spec = obj(
+        {
+            "host": HOST,
+            "connectionSettings": obj(
+                {
+                    "tcp": obj({"maxConnections": UINT32, "connectTimeout": DURATION}),
+                    "http": obj(
+                        {
+                            "maxRequests": UINT32,
+                            "maxRequestsPerConnection": UINT32,
+                            "maxPendingRequests": UINT32,
+                            "maxRetries": UINT32,
+                        }
+                    ),
+                },
+                desc="Circuit breaking thresholds",
+            ),
+            "rateLimit": IGNORED,
+            "httpRoutes": array(
+                obj(
+                    {
+                        "path": string("RE2 regex, anchored at the path's start", minLength=1),
+                        "rateLimit": IGNORED,
+                        **seconds,
+                    },
+                    required=["path"],
+                )
+            ),
+            **seconds,
+            "outlierDetection": obj(
+                {
+                    "consecutive5xxErrors": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "interval": DURATION,
+                    "baseEjectionTime": DURATION,
+                    "maxEjectionPercent": {"type": "integer", "minimum": 0, "maximum": 100},
+                },
+                desc="Eject endpoints after consecutive 5xx (extension)",
+            ),
+        },
+        required=["host"],
+        desc="Settings for traffic to one upstream Service (OSM v1.2 shape plus extensions)",
+    )
+    return root({"spec": spec, "status": open_obj({})}, ["spec"])
+
+
+def fault_injection(version: str) -> S:
+    spec = obj(
+        {
+            "host": HOST,
+            "sources": array(policy_subject("ServiceAccount"), "Clients affected (all if unset)"),
+            "abort": obj(
+                {
+                    "httpStatus": {"type": "integer", "minimum": 200, "maximum": 599},
+                    "percentage": PERCENT,
+                },
+                required=["httpStatus"],
+            ),
+            "delay": obj({"fixedDelay": DURATION, "percentage": PERCENT}, required=["fixedDelay"]),
+        },
+        required=["host"],
+        desc="Faults injected into requests to a Service (extension)",
+    )
+    return root({"spec": spec}, ["spec"])
+
+
 A4 = ["v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"]
 
 FILES: dict[str, list[S]] = {
@@ -355,6 +478,30 @@ FILES: dict[str, list[S]] = {
             ["meshconfig"],
             ["osm"],
             {"status": True},
+        ),
+    ],
+    "policy.yaml": [
+        crd(POLICY, "Retry", "retries", ["v1alpha1"], "v1alpha1", retry, ["retry"], ["osm"]),
+        crd(
+            POLICY,
+            "UpstreamTrafficSetting",
+            "upstreamtrafficsettings",
+            ["v1alpha1"],
+            "v1alpha1",
+            upstream_traffic_setting,
+            ["upstreamtrafficsetting", "uts"],
+            ["osm"],
+            {"status": True},
+        ),
+        crd(
+            POLICY,
+            "FaultInjection",
+            "faultinjections",
+            ["v1alpha1"],
+            "v1alpha1",
+            fault_injection,
+            ["faultinjection", "fi"],
+            ["osm"],
         ),
     ],
 }

@@ -20,6 +20,10 @@ SMI_VERSIONS = {
     ("specs.smi-spec.io", "UDPRoute"): ["v1alpha4"],
     ("split.smi-spec.io", "TrafficSplit"): ["v1alpha1", "v1alpha2", "v1alpha3", "v1alpha4"],
     ("config.openservicemesh.io", "MeshConfig"): ["v1alpha1", "v1alpha2"],
+    # Resilience policies (docs/resilience.md).
+    ("policy.openservicemesh.io", "Retry"): ["v1alpha1"],
+    ("policy.openservicemesh.io", "UpstreamTrafficSetting"): ["v1alpha1"],
+    ("policy.openservicemesh.io", "FaultInjection"): ["v1alpha1"],
 }
 EXAMPLES = sorted(
     p

@@ -43,4 +43,4 @@ def test_wheel_ships_and_uses_the_chart(tmp_path):
     )  # fmt: skip
     path, name, crds = json.loads(out.stdout)
     assert path == str(site / "osm_mesh" / "helm" / "chart")
-    assert (name, crds) == ("osm", 6)
+    assert (name, crds) == ("osm", 9)

@@ -82,6 +82,10 @@ class Api:
         for listener in list(self.listeners):
             listener(rt, event, old, new)
 
+    def _forget_applied(self, rt: ResourceType, namespace: str, name: str) -> None:
+        for owner_key in [k for k in self.applied if k[:3] == (rt.key, namespace, name)]:
+            del self.applied[owner_key]
+
     def _require_namespace(self, namespace: str) -> None:
         if self.store.get(NAMESPACE_KEY, "", namespace) is None:
             raise status.not_found(self.types[NAMESPACE_KEY], namespace)
@@ -138,6 +142,9 @@ class Api:
             if self.store.get(rt.key, namespace or "", meta["name"]) is not None:
                 raise status.already_exists(rt, meta["name"])
             objects.fill_metadata(obj, namespace)
+            # A new object starts with no applied fields (an earlier one of that name may
+            # have gone with its namespace).
+            self._forget_applied(rt, namespace or "", meta["name"])
             objects.apply_defaults(rt, obj)
             if rt.key == CRD_KEY:
                 self._register_crd(obj)
@@ -280,8 +287,7 @@ class Api:
                 return self._present(rt, current, version)
             removed = self.store.remove(rt.key, ns, name)
             assert removed is not None
-            for owner_key in [k for k in self.applied if k[:3] == (rt.key, ns, name)]:
-                del self.applied[owner_key]
+            self._forget_applied(rt, ns, name)
             removed["metadata"]["deletionTimestamp"] = objects.now()
             if rt.key == NAMESPACE_KEY:
                 self._delete_namespace_contents(name)

@@ -21,7 +21,7 @@ def test_crd_names_from_the_chart():
     names = crd_names()
     assert "traffictargets.access.smi-spec.io" in names
     assert "meshconfigs.config.openservicemesh.io" in names
-    assert len(names) == 6
+    assert len(names) == 9  # 5 SMI, MeshConfig, 3 resilience policies
 
 
 def test_override_path_must_be_a_chart(tmp_path):

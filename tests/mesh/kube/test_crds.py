@@ -40,7 +40,7 @@ def _served(emu, name):
 
 def test_creates_missing_then_nothing_to_do(kube, kube_emulator):
     changes = ensure_crds(kube, crd_documents())
-    assert [c.action for c in changes] == ["created"] * 6
+    assert [c.action for c in changes] == ["created"] * 9
     kube_emulator.clear_requests()
     assert ensure_crds(kube, crd_documents()) == []
     assert kube_emulator.writes() == []
