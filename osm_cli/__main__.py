@@ -1,3 +1,3 @@
-from osm_cli.app import main
+from osm_cli.entry import main
 
-raise SystemExit(main())
+main()

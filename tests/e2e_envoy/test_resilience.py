@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import statistics
 import threading
 import time
 from collections import Counter
@@ -79,11 +80,17 @@ class AppState:
         self.failures: Counter[str] = Counter()
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # Envoy resetting a connection it gave up on (timeouts under test) is expected
+
+
 class ScriptedApp:
     def __init__(self, ip: str) -> None:
         self.state = AppState()
-        self.server = ThreadingHTTPServer((ip, APP_PORT), _Handler)
-        self.server.daemon_threads = True
+        self.server = _QuietServer((ip, APP_PORT), _Handler)
         self.server.state = self.state  # type: ignore[attr-defined]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -219,7 +226,7 @@ def test_request_timeouts_host_and_per_route(mesh):
             upstream_setting(
                 {
                     "requestTimeout": "300ms",
-                    "httpRoutes": [{"path": "/sleep/9", "requestTimeout": "1500ms"}],
+                    "httpRoutes": [{"path": "/sleep/9", "requestTimeout": "2s"}],
                 }
             )
         ]
@@ -228,12 +235,12 @@ def test_request_timeouts_host_and_per_route(mesh):
         status, headers, elapsed = get(mesh, "/sleep/2000")
         assert status == 504, headers
         assert 0.25 <= elapsed < 1.2, elapsed  # cut at ~300 ms, not after 2 s
-        # The per-route timeout (1.5 s) lets a 900 ms request through...
+        # The per-route timeout (2 s) lets a 900 ms request through...
         status, _, elapsed = get(mesh, "/sleep/900")
         assert status == 200 and elapsed >= 0.85
-        # ...and still cuts a slower one on that route, at ~1.5 s.
+        # ...and still cuts a slower one on that route, at ~2 s.
         status, _, elapsed = get(mesh, "/sleep/9000")
-        assert status == 504 and 1.4 <= elapsed < 3.0, elapsed
+        assert status == 504 and 1.9 <= elapsed < 4.0, elapsed
         # Fast requests are unaffected.
         assert get(mesh, "/sleep/10")[0] == 200
     finally:
@@ -267,7 +274,7 @@ def test_circuit_breaker_sheds_load_with_x_envoy_overloaded(mesh):
         assert len(overloaded) >= 4, statuses  # 1 active + 1 pending at most get through early
         assert all(h.get("x-envoy-overloaded") == "true" for h in overloaded), overloaded
         # Shed at once, without waiting for the slow upstream.
-        assert min(t for s, _, t in results if s == 503) < 0.5
+        assert min(t for s, _, t in results if s == 503) < 0.6
         after = sum(frontend_stats(mesh, r"upstream_rq_pending_overflow$").values())
         assert after - before >= len(overloaded), (before, after)
     finally:
@@ -301,8 +308,9 @@ def test_fault_injection_abort_and_delay(mesh):
     finally:
         conn.close()
         clear(mesh, "FaultInjection")
-    status, _, elapsed = get(mesh, "/")
-    assert status == 200 and elapsed < 0.3
+    after = [get(mesh, "/") for _ in range(10)]
+    assert {status for status, _, _ in after} == {200}
+    assert statistics.median(t for _, _, t in after) < 0.3  # the 400 ms delay is gone
 
 
 def test_fault_for_other_sources_does_not_touch_this_client(mesh):

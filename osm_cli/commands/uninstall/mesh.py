@@ -100,6 +100,13 @@ def uninstall_mesh(
             "CRDs (and your SMI policies), webhook configurations and the CA Secret were kept; "
             "`osm uninstall mesh -a` removes them"
         )
+        # The injector webhook fails closed: with its server gone, pod creation in the
+        # mesh's namespaces is refused until a reinstall or `-a` (upstream removed it in a hook).
+        app_ctx.warn(
+            "the sidecar-injection webhook configuration (osm-webhook-<mesh>, failurePolicy Fail) "
+            "refuses new pods in the mesh's namespaces until you reinstall or run "
+            "`osm uninstall mesh -a`, or remove the namespaces with `osm namespace remove`"
+        )
     if result.namespace_deleted:
         app_ctx.out(f"OSM namespace [{namespace}] deleted successfully")
 

@@ -1,0 +1,61 @@
+"""The `osm` console script.
+
+``osm version --client-only`` is what scripts and health checks run most; it needs no
+cluster and no argument parser, so it is answered here before Typer (and the pydantic it
+imports, ~90 ms) is loaded. Anything else — including any flag this module does not know —
+goes to the full CLI in ``osm_cli.app``. ``tests/cli/version/test_fast_path.py`` checks
+both paths print the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+
+_FLAGS = {"--client-only", "--version-only"}
+
+
+def client_version_output(argv: Sequence[str]) -> str | None:
+    """What `osm version --client-only ...` prints, or None when the full CLI must answer."""
+    if not argv or argv[0] != "version":
+        return None
+    flags: set[str] = set()
+    output = "table"
+    args = list(argv[1:])
+    while args:
+        arg = args.pop(0)
+        if arg in _FLAGS:
+            flags.add(arg)
+        elif arg in ("-o", "--output") and args and args[0] in ("table", "json"):
+            output = args.pop(0)
+        elif arg.startswith("--output=") and arg.partition("=")[2] in ("table", "json"):
+            output = arg.partition("=")[2]
+        else:
+            return None
+    if "--client-only" not in flags:
+        return None
+    import osm_mesh
+
+    version_only = "--version-only" in flags
+    if output == "json":
+        cli = {"version": osm_mesh.__version__}
+        if not version_only:
+            cli.update(gitCommit=osm_mesh.GIT_COMMIT, buildDate=osm_mesh.BUILD_DATE)
+        return json.dumps({"cli": cli}, indent=2, sort_keys=True)
+    if version_only:
+        return f"CLI Version: {osm_mesh.__version__}"
+    return (
+        f"CLI Version: {osm_mesh.__version__}; Commit: {osm_mesh.GIT_COMMIT}; "
+        f"Date: {osm_mesh.BUILD_DATE}"
+    )
+
+
+def main() -> None:
+    text = client_version_output(sys.argv[1:])
+    if text is not None:
+        sys.stdout.write(text + "\n")
+        sys.exit(0)
+    from osm_cli.app import main as full_main
+
+    full_main()
