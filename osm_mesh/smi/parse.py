@@ -46,7 +46,7 @@ def supported_api_versions(kind: str) -> list[str]:
 
 def is_smi(obj: dict[str, Any]) -> bool:
     group = str(obj.get("apiVersion", "")).split("/", 1)[0]
-    return group in SMI_GROUPS or obj.get("kind") in SUPPORTED
+    return group in SMI_GROUPS or str(obj.get("kind", "")) in SUPPORTED
 
 
 def parse_smi(obj: dict[str, Any]) -> tuple[SmiObject | None, list[Problem]]:

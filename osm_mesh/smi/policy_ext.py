@@ -542,6 +542,8 @@ def parse_policy(obj: dict[str, Any]) -> tuple[PolicyObject | None, list[Problem
     if ctx.failed:
         return None, ctx.problems
     spec = mapping(ctx, obj.get("spec"), "spec", required=True)
+    if not spec and not ctx.failed:
+        ctx.error("spec", "is empty", f"see docs/resilience.md for {kind}'s fields")
     result = _PARSERS[kind](ctx, spec, namespace, name) if spec else None
     if ctx.failed:
         return None, ctx.problems

@@ -4,12 +4,14 @@ stored in a cluster (the emulator, through the real client) reach the catalog.""
 from __future__ import annotations
 
 import copy
+import time
 
 import jsonschema
 import pytest
 import yaml
 
 from osm_mesh.catalog.kube import catalog_from_cluster
+from osm_mesh.catalog.kube_watch import KubeSource
 from osm_mesh.helm.location import crd_documents
 from osm_mesh.kube.client import connect
 from osm_mesh.kube.crds import ensure_crds
@@ -65,3 +67,39 @@ def test_policies_read_from_a_cluster(kube_emulator, kubeconfig):
     assert [(f.name, f.abort.http_status) for f in catalog.fault_injections if f.abort] == [
         ("api-chaos", 503)
     ]
+
+
+def test_controller_source_watches_policies_live(kube_emulator, kubeconfig):
+    """The in-cluster controller's KubeSource sees a FaultInjection appear and go."""
+    kube = connect(kubeconfig=str(kubeconfig))
+    ensure_crds(kube, crd_documents())
+    kube_emulator.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "shop", "labels": {"openservicemesh.io/monitored-by": "osm"}},
+        }
+    )
+    source = KubeSource(kube, mesh_name="osm", osm_namespace="osm-system").start()
+
+    def wait_for(predicate) -> bool:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(0.02)
+        return False
+
+    try:
+        assert source.wait_synced(10)
+        assert source.served["FaultInjection"] == f"{POLICY}/v1alpha1"
+        fault = next(o for o in samples() if o["kind"] == "FaultInjection")
+        kube_emulator.create(fault)
+        assert wait_for(
+            lambda: [f.name for f in source.snapshot().fault_injections] == ["api-chaos"]
+        )
+        kube_emulator.delete(fault["apiVersion"], "FaultInjection", "api-chaos", "shop")
+        assert wait_for(lambda: source.snapshot().fault_injections == ())
+        assert source.errors == 0
+    finally:
+        source.stop()

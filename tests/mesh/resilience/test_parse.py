@@ -291,3 +291,31 @@ def test_catalog_keeps_policies_of_monitored_namespaces_with_problems_placed():
     # The broken redefinition of "chaos" is dropped; the valid one stays.
     assert [f.name for f in catalog.fault_injections] == ["chaos"]
     assert any(p.field == "spec.abort.httpStatus" for p in catalog.problems)
+
+
+def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, child in node.items():
+            out += _paths(child, (*prefix, key))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            out += _paths(child, (*prefix, i))
+    return out
+
+
+@pytest.mark.parametrize("base", [OSM_RETRY, OSM_UTS, FAULT], ids=lambda o: o["kind"])
+def test_any_wrong_type_anywhere_is_a_problem_not_a_crash(base):
+    base = copy.deepcopy(base)
+    base["spec"]["httpRoutes"] = [{"path": "/a", "requestTimeout": "1s"}]
+    base["spec"]["outlierDetection"] = {"interval": "1s"}
+    for path in _paths(base):
+        for junk in (None, 7, -1.5, "x", "", [], {}, True, [1], {"a": 1}):
+            obj = copy.deepcopy(base)
+            node = obj
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = junk
+            result, problems = parse_policy(obj)  # must not raise
+            assert result is not None or problems, (path, junk)
+            build_catalog([obj], monitored="all")
