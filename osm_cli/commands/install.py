@@ -119,6 +119,9 @@ def install(
         _print_manifests(app_ctx, prepared, output)
         return
 
+    # Bad names are reported before the kubeconfig is even read.
+    lifecycle.validate_mesh_name(options.mesh_name)
+    lifecycle.validate_namespace(options.namespace)
     progress = progress_for(app_ctx)
     try:
         result = asyncio.run(

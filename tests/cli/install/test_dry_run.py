@@ -226,3 +226,10 @@ def test_forbidden_check_names_the_permission(osm, kube_emulator, kubeconfig):
     first = result.stderr.splitlines()[0]
     assert first.startswith('Error: deployments.apps is forbidden: User "emulator" cannot list')
     assert kube_emulator.writes() == []
+
+
+def test_bad_mesh_name_is_reported_before_the_kubeconfig_is_read(osm, tmp_path):
+    result = osm(["install", "--mesh-name", "Bad_Name"], kubeconfig=tmp_path / "missing")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: invalid mesh name 'Bad_Name'")
+    assert "kubeconfig" not in result.stderr

@@ -1,0 +1,93 @@
+"""What translation takes and gives: options, the proxy's identity, one proxy's resources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from google.protobuf.message import Message
+
+from osm_mesh.catalog.model import Identity
+from osm_mesh.envoy import names
+from osm_mesh.xds.cache import CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET
+
+Mode = Literal["cluster", "local"]
+HTTP_PROTOCOLS = ("http", "grpc")
+
+
+@dataclass(frozen=True)
+class TranslateOptions:
+    mode: Mode = "cluster"
+    inbound_port: int = names.INBOUND_PORT
+    outbound_port: int = names.OUTBOUND_PORT
+    connect_timeout: float = 1.0
+    # Per-request timeout on HTTP routes (Envoy's default is also 15 s). gRPC routes get none:
+    # streaming calls may legitimately last for hours.
+    route_timeout: float = 15.0
+    # Pass the caller's identity to the app in x-forwarded-client-cert.
+    forward_client_cert: bool = True
+
+
+@dataclass(frozen=True)
+class ProxyIdentity:
+    """Who a connected Envoy is: its proxy UUID and ServiceAccount identity (from the node id).
+
+    ``pod_name`` is a fallback lookup when the catalog has no pod with that proxy UUID.
+    """
+
+    proxy_uuid: str
+    identity: Identity
+    pod_name: str | None = None
+
+
+class CertLike(Protocol):
+    @property
+    def cert_pem(self) -> bytes: ...
+
+    @property
+    def key_pem(self) -> bytes: ...
+
+    @property
+    def ca_pem(self) -> bytes: ...
+
+
+@dataclass
+class Resources:
+    """One proxy's resources by kind, each name → protobuf (deterministic order by name).
+
+    ``outbound_clusters`` / ``endpoints`` are shared with every proxy that reaches the same
+    services (never mutate them); ``local_clusters`` are this proxy's own. ``by_type`` hands
+    the shared parts to the SnapshotCache as separate groups so it serializes them once.
+    """
+
+    listeners: dict[str, Message] = field(default_factory=dict)
+    routes: dict[str, Message] = field(default_factory=dict)
+    local_clusters: dict[str, Message] = field(default_factory=dict)
+    outbound_clusters: dict[str, Message] = field(default_factory=dict)
+    endpoints: dict[str, Message] = field(default_factory=dict)
+    secrets: dict[str, Message] = field(default_factory=dict)
+    # Why something expected is absent (pod not in the catalog, ...).
+    notes: tuple[str, ...] = ()
+
+    @property
+    def clusters(self) -> dict[str, Message]:
+        return dict(sorted({**self.outbound_clusters, **self.local_clusters}.items()))
+
+    def flat(self) -> dict[str, dict[str, Message]]:
+        """Type URL → {name: message}, every group merged, sorted by name."""
+        out: dict[str, dict[str, Message]] = {}
+        for type_url, value in self.by_type().items():
+            merged: dict[str, Message] = {}
+            for part in value if isinstance(value, list) else [value]:
+                merged.update(part)
+            out[type_url] = dict(sorted(merged.items()))
+        return out
+
+    def by_type(self) -> dict[str, Any]:
+        return {
+            LISTENER: dict(sorted(self.listeners.items())),
+            ROUTE: dict(sorted(self.routes.items())),
+            CLUSTER: [dict(sorted(self.local_clusters.items())), self.outbound_clusters],
+            ENDPOINT: [self.endpoints],
+            SECRET: dict(sorted(self.secrets.items())),
+        }
