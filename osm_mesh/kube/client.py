@@ -19,19 +19,37 @@ from osm_mesh.errors import ClusterUnreachable
 
 CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 20.0
+# Until the server has answered once, a read waits at most this long: a server that accepts
+# connections but never answers is as unreachable as one that refuses them, and must fail
+# within 5 s. Later calls get READ_TIMEOUT_S, since a large LIST can legitimately take longer.
+FIRST_READ_TIMEOUT_S = 4.0
 
 
 class TimeoutApiClient(k8s.ApiClient):
     """An ApiClient that applies a default timeout to every call."""
 
-    def __init__(self, configuration: k8s.Configuration, timeout: tuple[float, float]) -> None:
+    def __init__(
+        self,
+        configuration: k8s.Configuration,
+        timeout: tuple[float, float],
+        first_read_timeout: float = FIRST_READ_TIMEOUT_S,
+    ) -> None:
         super().__init__(configuration)
         self.default_timeout = timeout
+        self.first_timeout = (timeout[0], min(first_read_timeout, timeout[1]))
+        self.server_answered = False
 
     def call_api(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("_request_timeout") is None:
-            kwargs["_request_timeout"] = self.default_timeout
-        return super().call_api(*args, **kwargs)
+            answered = self.server_answered
+            kwargs["_request_timeout"] = self.default_timeout if answered else self.first_timeout
+        try:
+            response = super().call_api(*args, **kwargs)
+        except k8s.ApiException:
+            self.server_answered = True  # an error status is still an answer
+            raise
+        self.server_answered = True
+        return response
 
 
 class Kube:

@@ -186,3 +186,31 @@ def test_unexpected_errors_point_at_debug():
     message, hint, code = describe(RuntimeError("boom"))
     assert (message, code) == ("RuntimeError: boom", 1)
     assert hint and "--debug" in hint
+
+
+@pytest.fixture
+def silent_http() -> Iterator[int]:
+    """A plain-HTTP port that completes the TCP handshake but never reads or answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)  # the kernel completes handshakes; nobody ever accepts
+    yield server.getsockname()[1]
+    server.close()
+
+
+def test_plain_http_server_that_never_answers(osm, tmp_path, silent_http):
+    kubeconfig = _kubeconfig(tmp_path, f"http://127.0.0.1:{silent_http}")
+    started = time.monotonic()
+    result = osm(["namespace", "list"], kubeconfig=kubeconfig)
+    _assert_one_error(result, started, "Could not access Kubernetes cluster")
+
+
+def test_after_the_first_answer_reads_get_the_long_timeout(kube_emulator, kubeconfig):
+    from osm_mesh.kube.client import READ_TIMEOUT_S, connect
+
+    kube = connect(str(kubeconfig))
+    client = kube.api_client
+    assert client.first_timeout[1] < FAST_S
+    kube.core.list_namespace()
+    assert client.server_answered
+    assert client.default_timeout[1] == READ_TIMEOUT_S
