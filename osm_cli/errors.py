@@ -7,7 +7,6 @@ Tracebacks appear only with ``--debug``, and never with local variables
 
 from __future__ import annotations
 
-import json
 import traceback
 from collections.abc import Callable
 from enum import IntEnum
@@ -99,7 +98,3 @@ def run_guarded(invoke: Callable[[], Any], *, env: Environment, debug: bool) -> 
     if isinstance(result, int) and not isinstance(result, bool):
         return result
     return ExitStatus.SUCCESS
-
-
-def json_error(message: str) -> str:
-    return json.dumps({"error": message})

@@ -49,10 +49,3 @@ def require_dns1123_label(kind: str, value: str, max_length: int = 63) -> str:
 
 def require_namespace_name(value: str) -> str:
     return require_dns1123_label("namespace", value)
-
-
-def require_object_name(kind: str, value: str) -> str:
-    problem = dns1123_subdomain_problem(value)
-    if problem:
-        raise InvalidInput(f"invalid {kind} name {value!r}: {problem}")
-    return value

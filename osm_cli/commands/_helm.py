@@ -1,13 +1,15 @@
-"""Shared by `osm install`, `osm mesh upgrade` and `osm uninstall mesh`: Go-style boolean
-flags, progress display, and building the Helm and Kubernetes clients.
+"""Shared by `osm install`, `osm mesh upgrade` and `osm uninstall mesh`: the chart options,
+Go-style boolean flags, progress display, and building the Helm and Kubernetes clients.
 
 Only printing and argument handling live here; the flows are in osm_mesh.helm.lifecycle.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import typer
 from typer import _click as click
 from typer._click.exceptions import BadParameter
 from typer.core import TyperCommand, TyperOption
@@ -16,6 +18,24 @@ if TYPE_CHECKING:
     from osm_cli.context import AppContext
     from osm_mesh.helm.client import HelmClient
     from osm_mesh.kube.readiness import WorkloadStatus
+
+T = TypeVar("T")
+
+ChartPathOption = Annotated[
+    str | None,
+    typer.Option("--osm-chart-path", help="Chart directory or .tgz instead of the bundled one"),
+]
+SetValuesOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Chart values: key=value[,key=value] (repeatable)"),
+]
+ValuesFilesOption = Annotated[
+    list[str] | None,
+    typer.Option("--values", "-f", help="YAML file of chart values (repeatable)"),
+]
+TimeoutOption = Annotated[
+    str, typer.Option("--timeout", help="How long to wait for the control plane")
+]
 
 _TRUE = {"true", "t", "1", "yes"}
 _FALSE = {"false", "f", "0", "no"}
@@ -104,6 +124,19 @@ class LiveProgress(PlainProgress):
 
 def progress_for(app: AppContext) -> PlainProgress:
     return LiveProgress(app) if app.env.stderr_is_tty else PlainProgress(app)
+
+
+def run_with_progress(
+    app: AppContext, flow: Callable[[PlainProgress], Coroutine[Any, Any, T]]
+) -> T:
+    """Run one lifecycle flow (given the progress display) to completion, then close the display."""
+    import asyncio
+
+    progress = progress_for(app)
+    try:
+        return asyncio.run(flow(progress))
+    finally:
+        progress.close()
 
 
 def helm_client(app: AppContext, *, offline: bool = False) -> HelmClient:

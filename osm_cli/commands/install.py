@@ -6,7 +6,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from osm_cli.commands._helm import GoBoolCommand, helm_client, progress_for
+from osm_cli.commands._helm import (
+    ChartPathOption,
+    GoBoolCommand,
+    SetValuesOption,
+    TimeoutOption,
+    ValuesFilesOption,
+    helm_client,
+    run_with_progress,
+)
 from osm_cli.context import app_context
 from osm_cli.output import OutputFormat, OutputOption
 
@@ -35,18 +43,9 @@ def install(
             show_default=False,
         ),
     ] = None,
-    chart_path: Annotated[
-        str | None,
-        typer.Option("--osm-chart-path", help="Chart directory or .tgz instead of the bundled one"),
-    ] = None,
-    set_values: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Chart values: key=value[,key=value] (repeatable)"),
-    ] = None,
-    values_files: Annotated[
-        list[str] | None,
-        typer.Option("--values", "-f", help="YAML file of chart values (repeatable)"),
-    ] = None,
+    chart_path: ChartPathOption = None,
+    set_values: SetValuesOption = None,
+    values_files: ValuesFilesOption = None,
     enforce_single_mesh: Annotated[
         bool,
         typer.Option(
@@ -54,9 +53,7 @@ def install(
             help="Refuse any other mesh in the cluster",
         ),
     ] = True,
-    timeout: Annotated[
-        str, typer.Option("--timeout", help="How long to wait for the control plane")
-    ] = "5m",
+    timeout: TimeoutOption = "5m",
     atomic: Annotated[
         bool, typer.Option("--atomic", help="Remove the mesh again if it does not become ready")
     ] = False,
@@ -122,13 +119,10 @@ def install(
     # Bad names are reported before the kubeconfig is even read.
     lifecycle.validate_mesh_name(options.mesh_name)
     lifecycle.validate_namespace(options.namespace)
-    progress = progress_for(app_ctx)
-    try:
-        result = asyncio.run(
-            lifecycle.install(app_ctx.kube, helm_client(app_ctx), options, progress)
-        )
-    finally:
-        progress.close()
+    result = run_with_progress(
+        app_ctx,
+        lambda progress: lifecycle.install(app_ctx.kube, helm_client(app_ctx), options, progress),
+    )
     if output is not OutputFormat.table:
         from osm_cli.output import dumps
 

@@ -23,13 +23,8 @@ from osm_mesh.smi.model import (
     UDPRoute,
 )
 from osm_mesh.smi.parse import is_smi, parse_smi
-from osm_mesh.smi.policy_ext import (
-    FaultInjection,
-    Retry,
-    UpstreamTrafficSetting,
-    is_policy,
-    parse_policy,
-)
+from osm_mesh.smi.policy_ext import is_policy, parse_policy
+from osm_mesh.smi.policy_model import FaultInjection, Retry, UpstreamTrafficSetting
 
 # Controllers whose pod template becomes pods (DaemonSets count as one replica).
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "DaemonSet")

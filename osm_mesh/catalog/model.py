@@ -25,7 +25,7 @@ from osm_mesh.smi.model import (
     TrafficTarget,
     UDPRoute,
 )
-from osm_mesh.smi.policy_ext import FaultInjection, Retry, UpstreamTrafficSetting
+from osm_mesh.smi.policy_model import FaultInjection, Retry, UpstreamTrafficSetting
 
 Protocol = Literal["http", "tcp", "grpc", "udp"]
 DEFAULT_TRUST_DOMAIN = "cluster.local"
@@ -112,18 +112,6 @@ class Service:
             if p.port == number:
                 return p
         return None
-
-    def host_names(self, port: int | None = None) -> tuple[str, ...]:
-        """Host header values a client may use: svc, svc.ns, svc.ns.svc, ...cluster.local."""
-        base = (
-            self.name,
-            f"{self.name}.{self.namespace}",
-            f"{self.name}.{self.namespace}.svc",
-            f"{self.name}.{self.namespace}.svc.cluster.local",
-        )
-        if port is None:
-            return base
-        return base + tuple(f"{h}:{port}" for h in base)
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.name}"

@@ -10,10 +10,10 @@ to patch Secrets it says so once and stops trying (the Secrets then outlive thei
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from osm_mesh import labels
+from osm_mesh.controller.worker import CatalogWorker
 from osm_mesh.injector.patch import bootstrap_secret_name
 
 log = logging.getLogger("osm_mesh.controller.adopt")
@@ -30,45 +30,25 @@ def owner_patch(pod: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class BootstrapSecretAdopter:
+class BootstrapSecretAdopter(CatalogWorker):
     """``BootstrapSecretAdopter(kube, source).start()``; ``source`` is a ``KubeSource``."""
 
+    thread_name = "secret-adopter"
+    work = "adopting bootstrap Secrets"
+    logger = log
+
     def __init__(self, kube: Any, source: Any) -> None:
+        super().__init__(source)
         self.kube = kube
-        self.source = source
         self.adopted = 0
         self.forbidden = False
         self._done: set[str] = set()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._unwatch: Any = None
 
-    def start(self) -> BootstrapSecretAdopter:
-        self._unwatch = self.source.watch(lambda _catalog: self._wake.set())
-        self._wake.set()
-        self._thread = threading.Thread(target=self._loop, name="secret-adopter", daemon=True)
-        self._thread.start()
-        return self
+    def _halted(self) -> bool:
+        return self.forbidden
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._unwatch is not None:
-            self._unwatch()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            if self._stop.is_set() or self.forbidden:
-                return
-            try:
-                self.adopt_all()
-            except Exception as exc:  # the next change retries
-                log.warning("adopting bootstrap Secrets failed: %s", exc)
+    def _run_pass(self) -> int:
+        return self.adopt_all()
 
     def adopt_all(self) -> int:
         """Adopt the Secret of every injected pod not handled yet; returns how many."""

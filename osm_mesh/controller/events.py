@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import threading
 from typing import Any
 
+from osm_mesh.controller.worker import CatalogWorker
 from osm_mesh.smi.model import Problem
 
 log = logging.getLogger("osm_mesh.controller.events")
@@ -63,46 +63,26 @@ def event_for(problem: Problem, *, instance: str, now: dt.datetime | None = None
     }
 
 
-class ProblemReporter:
+class ProblemReporter(CatalogWorker):
     """``ProblemReporter(kube, source, instance).start()``; ``source``: a KubeSource."""
 
+    thread_name = "problem-events"
+    work = "reporting policy problems as Events"
+    logger = log
+
     def __init__(self, kube: Any, source: Any, instance: str = COMPONENT) -> None:
+        super().__init__(source)
         self.kube = kube
-        self.source = source
         self.instance = instance or COMPONENT
         self.reported = 0
         self._seen: set[str] = set()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._unwatch: Any = None
         self._disabled = False
 
-    def start(self) -> ProblemReporter:
-        self._unwatch = self.source.watch(lambda _catalog: self._wake.set())
-        self._wake.set()
-        self._thread = threading.Thread(target=self._loop, name="problem-events", daemon=True)
-        self._thread.start()
-        return self
+    def _halted(self) -> bool:
+        return self._disabled
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._unwatch is not None:
-            self._unwatch()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait()
-            self._wake.clear()
-            if self._stop.is_set() or self._disabled:
-                return
-            try:
-                self.report()
-            except Exception as exc:  # the next catalog retries
-                log.warning("reporting policy problems as Events failed: %s", exc)
+    def _run_pass(self) -> int:
+        return self.report()
 
     def report(self) -> int:
         """Post an Event for each problem not reported yet; returns how many were posted."""

@@ -2,7 +2,8 @@
 
 Everything else (listeners, clusters, endpoints, routes, secrets) arrives over ADS. The ADS
 connection is mutual TLS: Envoy presents the proxy's identity certificate and checks that the
-control plane's certificate carries the controller's DNS name.
+control plane's certificate carries the controller's DNS name. ``loopback_cluster`` and
+``path_listener`` are the static pieces injected pods add (metrics and probe listeners).
 """
 
 from __future__ import annotations
@@ -136,6 +137,86 @@ def bootstrap(
                 }
             ]
         },
+    }
+
+
+def loopback_cluster(name: str, port: int) -> dict[str, Any]:
+    """A static cluster to 127.0.0.1:``port``."""
+    return {
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {"address": "127.0.0.1", "port_value": port}
+                                }
+                            }
+                        }
+                    ]
+                }
+            ],
+        },
+    }
+
+
+def path_listener(
+    *,
+    name: str,
+    port: int,
+    stat_prefix: str,
+    route_name: str,
+    vhost_name: str,
+    path: str,
+    cluster: str,
+) -> dict[str, Any]:
+    """A plain-HTTP listener on 0.0.0.0:``port`` forwarding exactly ``path`` to ``cluster``.
+
+    Any other path gets 404, so the port is no way around the mesh's policy.
+    """
+    return {
+        "name": name,
+        "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
+        "filter_chains": [
+            {
+                "filters": [
+                    {
+                        "name": "envoy.filters.network.http_connection_manager",
+                        "typed_config": {
+                            "@type": "type.googleapis.com/envoy.extensions.filters.network."
+                            "http_connection_manager.v3.HttpConnectionManager",
+                            "stat_prefix": stat_prefix,
+                            "route_config": {
+                                "name": route_name,
+                                "virtual_hosts": [
+                                    {
+                                        "name": vhost_name,
+                                        "domains": ["*"],
+                                        "routes": [
+                                            {"match": {"path": path}, "route": {"cluster": cluster}}
+                                        ],
+                                    }
+                                ],
+                            },
+                            "http_filters": [
+                                {
+                                    "name": "envoy.filters.http.router",
+                                    "typed_config": {
+                                        "@type": "type.googleapis.com/"
+                                        "envoy.extensions.filters.http.router.v3.Router"
+                                    },
+                                }
+                            ],
+                        },
+                    }
+                ]
+            }
+        ],
     }
 
 

@@ -1,6 +1,6 @@
 """Small builders for the Envoy v3 protobufs the translation emits.
 
-Kept apart from the translation logic so that ``translate.py`` reads as policy, not as
+Kept apart from the translation logic so that the translation modules read as policy, not as
 protobuf plumbing. Every builder is pure and deterministic.
 """
 

@@ -75,21 +75,7 @@ class EnvoyProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.bootstrap_path.write_text(to_json(self.bootstrap))
         self.admin_path.unlink(missing_ok=True)
-        args = [
-            self.binary,
-            "-c",
-            str(self.bootstrap_path),
-            "--disable-hot-restart",
-            "--concurrency",
-            str(self.concurrency),
-            "--log-level",
-            self.log_level,
-            "--admin-address-path",
-            str(self.admin_path),
-            "--log-path",
-            str(self.log_path),
-            *self.extra_args,
-        ]
+        args = [*self.base_argv(), "--log-path", str(self.log_path), *self.extra_args]
         self.proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -100,13 +86,33 @@ class EnvoyProcess:
                     f"envoy {self.name} exited with code {self.proc.returncode} at start",
                     hint=f"see {self.log_path}: {self.log_tail(3)}",
                 )
-            text = self.admin_path.read_text().strip() if self.admin_path.exists() else ""
-            if text:
-                self.admin_url = f"http://{text}"
+            if self.read_admin_address():
                 return self
             time.sleep(0.02)
         self.stop()
         raise Timeout(f"envoy {self.name} did not open its admin port in {timeout:.0f}s")
+
+    def base_argv(self) -> list[str]:
+        """The command line every Envoy of ours gets (see the module docstring)."""
+        return [
+            self.binary,
+            "-c",
+            str(self.bootstrap_path),
+            "--disable-hot-restart",
+            "--concurrency",
+            str(self.concurrency),
+            "--log-level",
+            self.log_level,
+            "--admin-address-path",
+            str(self.admin_path),
+        ]
+
+    def read_admin_address(self) -> bool:
+        """Set ``admin_url`` once Envoy has written its admin address (it listens from then on)."""
+        text = self.admin_path.read_text().strip() if self.admin_path.exists() else ""
+        if text:
+            self.admin_url = f"http://{text}"
+        return bool(text)
 
     # -- admin ---------------------------------------------------------------------
     def admin_get(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
@@ -114,16 +120,6 @@ class EnvoyProcess:
             raise MeshError(f"envoy {self.name} is not running")
         try:
             with _OPENER.open(self.admin_url + path, timeout=timeout) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.read().decode()
-
-    def admin_post(self, path: str, timeout: float = 5.0) -> tuple[int, str]:
-        if self.admin_url is None:
-            raise MeshError(f"envoy {self.name} is not running")
-        req = urllib.request.Request(self.admin_url + path, method="POST", data=b"")
-        try:
-            with _OPENER.open(req, timeout=timeout) as resp:
                 return resp.status, resp.read().decode()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode()

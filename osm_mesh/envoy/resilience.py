@@ -41,7 +41,7 @@ from google.protobuf import wrappers_pb2
 from osm_mesh.catalog.model import Catalog, Identity, Service
 from osm_mesh.envoy import pb
 from osm_mesh.smi.model import ObjectRef
-from osm_mesh.smi.policy_ext import (
+from osm_mesh.smi.policy_model import (
     ConnectionSettings,
     FaultInjection,
     OutlierDetection,

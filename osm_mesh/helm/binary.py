@@ -28,10 +28,6 @@ class HelmBinary:
     version: tuple[int, int, int]
 
     @property
-    def version_text(self) -> str:
-        return "v" + ".".join(str(p) for p in self.version)
-
-    @property
     def major(self) -> int:
         return self.version[0]
 

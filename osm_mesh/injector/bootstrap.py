@@ -21,84 +21,18 @@ from typing import Any
 from osm_mesh import labels
 from osm_mesh.certs.ca import IssuedCert
 from osm_mesh.envoy import names
-from osm_mesh.envoy.bootstrap import BootstrapTLS, bootstrap, node_id
+from osm_mesh.envoy.bootstrap import (
+    BootstrapTLS,
+    bootstrap,
+    loopback_cluster,
+    node_id,
+    path_listener,
+)
 from osm_mesh.injector.patch import BOOTSTRAP_KEY, InjectorSettings, bootstrap_secret_name
 from osm_mesh.injector.probes import ProbeRoute, probe_resources
 
 METRICS_LISTENER = "prometheus-listener"
 ADMIN_CLUSTER = "envoy-admin"
-
-
-def _metrics_listener(port: int) -> dict[str, Any]:
-    return {
-        "name": METRICS_LISTENER,
-        "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
-        "filter_chains": [
-            {
-                "filters": [
-                    {
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.network."
-                            "http_connection_manager.v3.HttpConnectionManager",
-                            "stat_prefix": "prometheus",
-                            "route_config": {
-                                "name": "prometheus",
-                                "virtual_hosts": [
-                                    {
-                                        "name": "prometheus",
-                                        "domains": ["*"],
-                                        "routes": [
-                                            {
-                                                "match": {"path": labels.ENVOY_PROMETHEUS_PATH},
-                                                "route": {"cluster": ADMIN_CLUSTER},
-                                            }
-                                        ],
-                                    }
-                                ],
-                            },
-                            "http_filters": [
-                                {
-                                    "name": "envoy.filters.http.router",
-                                    "typed_config": {
-                                        "@type": "type.googleapis.com/"
-                                        "envoy.extensions.filters.http.router.v3.Router"
-                                    },
-                                }
-                            ],
-                        },
-                    }
-                ]
-            }
-        ],
-    }
-
-
-def _admin_cluster(admin_port: int) -> dict[str, Any]:
-    return {
-        "name": ADMIN_CLUSTER,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": ADMIN_CLUSTER,
-            "endpoints": [
-                {
-                    "lb_endpoints": [
-                        {
-                            "endpoint": {
-                                "address": {
-                                    "socket_address": {
-                                        "address": "127.0.0.1",
-                                        "port_value": admin_port,
-                                    }
-                                }
-                            }
-                        }
-                    ]
-                }
-            ],
-        },
-    }
 
 
 def pod_bootstrap(
@@ -126,8 +60,18 @@ def pod_bootstrap(
         ads_dns=True,
     )
     static = config["static_resources"]
-    static["clusters"].append(_admin_cluster(admin_port))
-    static["listeners"] = [_metrics_listener(metrics_port)]
+    static["clusters"].append(loopback_cluster(ADMIN_CLUSTER, admin_port))
+    static["listeners"] = [
+        path_listener(
+            name=METRICS_LISTENER,
+            port=metrics_port,
+            stat_prefix="prometheus",
+            route_name="prometheus",
+            vhost_name="prometheus",
+            path=labels.ENVOY_PROMETHEUS_PATH,
+            cluster=ADMIN_CLUSTER,
+        )
+    ]
     probe_listeners, probe_clusters = probe_resources(probes)
     static["listeners"].extend(probe_listeners)
     static["clusters"].extend(probe_clusters)

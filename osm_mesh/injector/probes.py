@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from osm_mesh.envoy.bootstrap import loopback_cluster, path_listener
+
 PROBE_BASE_PORT = 15901
 PROBE_MAX = 99  # 15901..15999
 PROBE_KINDS = ("livenessProbe", "readinessProbe", "startupProbe")
@@ -100,75 +102,19 @@ def probe_patch(routes: tuple[ProbeRoute, ...]) -> list[dict[str, Any]]:
 
 
 def _listener(route: ProbeRoute) -> dict[str, Any]:
-    return {
-        "name": f"probe-{route.listener_port}",
-        "address": {"socket_address": {"address": "0.0.0.0", "port_value": route.listener_port}},
-        "filter_chains": [
-            {
-                "filters": [
-                    {
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.network."
-                            "http_connection_manager.v3.HttpConnectionManager",
-                            "stat_prefix": f"probe_{route.listener_port}",
-                            "route_config": {
-                                "name": f"probe-{route.listener_port}",
-                                "virtual_hosts": [
-                                    {
-                                        "name": "probe",
-                                        "domains": ["*"],
-                                        "routes": [
-                                            {
-                                                "match": {"path": route.path},
-                                                "route": {"cluster": route.cluster},
-                                            }
-                                        ],
-                                    }
-                                ],
-                            },
-                            "http_filters": [
-                                {
-                                    "name": "envoy.filters.http.router",
-                                    "typed_config": {
-                                        "@type": "type.googleapis.com/"
-                                        "envoy.extensions.filters.http.router.v3.Router"
-                                    },
-                                }
-                            ],
-                        },
-                    }
-                ]
-            }
-        ],
-    }
+    return path_listener(
+        name=f"probe-{route.listener_port}",
+        port=route.listener_port,
+        stat_prefix=f"probe_{route.listener_port}",
+        route_name=f"probe-{route.listener_port}",
+        vhost_name="probe",
+        path=route.path,
+        cluster=route.cluster,
+    )
 
 
 def _cluster(route: ProbeRoute) -> dict[str, Any]:
-    cluster: dict[str, Any] = {
-        "name": route.cluster,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": route.cluster,
-            "endpoints": [
-                {
-                    "lb_endpoints": [
-                        {
-                            "endpoint": {
-                                "address": {
-                                    "socket_address": {
-                                        "address": "127.0.0.1",
-                                        "port_value": route.target_port,
-                                    }
-                                }
-                            }
-                        }
-                    ]
-                }
-            ],
-        },
-    }
+    cluster = loopback_cluster(route.cluster, route.target_port)
     if route.https:
         cluster["transport_socket"] = {
             "name": "envoy.transport_sockets.tls",

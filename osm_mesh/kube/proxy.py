@@ -159,10 +159,6 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _sensitive(key: str, value: Any) -> bool:
-    return key in SENSITIVE_KEYS and value not in ("[redacted]", {}, None)
-
-
 # -- summaries: one row per resource ------------------------------------------------------------
 
 

@@ -23,10 +23,6 @@ class Cleanup:
     deleted: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
 
-    @property
-    def nothing_done(self) -> bool:
-        return not self.deleted
-
 
 def webhook_selector(mesh_name: str, app: str) -> str:
     return (

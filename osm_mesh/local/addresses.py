@@ -16,8 +16,8 @@ control plane points the pod's inbound "local app" cluster at it.
 Two instances started at the same time must not pick the same block. A block
 is claimed by *listening* on ``127.X.Y.254:CLAIM_PORT``: the kernel lets only one
 socket do that, and it releases the claim by itself when the owner dies (even
-on SIGKILL), so there are no stale lock files. After claiming, every address and
-port the instance will bind is test-bound once, which also catches an unrelated
+on SIGKILL), so there are no stale lock files. After claiming, every sidecar and
+control-plane address and port is test-bound once, which also catches an unrelated
 process listening on a wildcard address (``0.0.0.0:15000``).
 """
 
@@ -148,13 +148,15 @@ def _bind_problem(host: str, port: int) -> int | None:
 
 def claim_block(
     pods: int,
-    pod_ports: Iterable[int] = (),
     *,
     prefix: str | None = None,
     attempts: int = 64,
     rng: random.Random | None = None,
 ) -> AddressBlock:
-    """Claim a free ``127.X.Y.0/24`` for ``pods`` pods listening on ``pod_ports``.
+    """Claim a free ``127.X.Y.0/24`` for ``pods`` pods (their Envoy ports must be free).
+
+    Apps' own ports are not checked here: ``app_listen_port`` moves an app that cannot have
+    its containerPort.
 
     ``prefix`` ("127.X.Y") asks for one block (tests, reproducible runs); otherwise
     blocks are drawn at random, avoiding 127.0.*.* where ordinary localhost
@@ -165,7 +167,7 @@ def claim_block(
             f"a local mesh holds at most {MAX_PODS} pods, the manifests ask for {pods}",
             hint="Lower the Deployments' replicas.",
         )
-    ports = sorted({ENVOY_ADMIN_PORT, ENVOY_OUTBOUND_PORT, ENVOY_INBOUND_PORT, *pod_ports})
+    ports = sorted(ENVOY_PORTS)
     rng = rng or random.SystemRandom()
     candidates = (
         [check_prefix(prefix)]

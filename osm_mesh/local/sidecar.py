@@ -59,19 +59,7 @@ class SidecarEnvoy(EnvoyProcess):
         with os.fdopen(fd, "w") as fh:
             fh.write(to_json(self.bootstrap))
         self.admin_path.unlink(missing_ok=True)
-        argv = [
-            self.binary,
-            "-c",
-            str(self.bootstrap_path),
-            "--disable-hot-restart",
-            "--concurrency",
-            str(self.concurrency),
-            "--log-level",
-            self.log_level,
-            "--admin-address-path",
-            str(self.admin_path),
-        ]
-        self.child = self.supervisor.start(self.name, argv, env={})
+        self.child = self.supervisor.start(self.name, self.base_argv(), env={})
         self.proc = self.child.process
         self.wait_admin(timeout)
         return self
@@ -82,9 +70,7 @@ class SidecarEnvoy(EnvoyProcess):
         while time.monotonic() < deadline:
             if self.child is not None and self.child.process.poll() is not None:
                 raise ProcessExited(self.child, self.child.process.returncode)
-            text = self.admin_path.read_text().strip() if self.admin_path.exists() else ""
-            if text:
-                self.admin_url = f"http://{text}"
+            if self.read_admin_address():
                 return
             time.sleep(0.02)
         raise Timeout(f"{self.name} did not open its admin port in {timeout:.0f}s")

@@ -12,7 +12,7 @@ from collections import defaultdict
 from osm_mesh.catalog.model import Identity, Service
 from osm_mesh.policy.lint_base import Context, Out
 from osm_mesh.smi.model import IdentityRef, ObjectRef
-from osm_mesh.smi.policy_ext import UpstreamTrafficSetting
+from osm_mesh.smi.policy_model import UpstreamTrafficSetting
 
 # The mesh's default HTTP route timeout (TranslateOptions.route_timeout).
 DEFAULT_ROUTE_TIMEOUT = 15.0

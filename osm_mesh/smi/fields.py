@@ -10,6 +10,7 @@ from osm_mesh.smi.model import (
     ObjectRef,
     Problem,
 )
+from osm_mesh.validation import dns1123_label_problem, dns1123_subdomain_problem
 
 
 @dataclass
@@ -26,6 +27,33 @@ class Ctx:
     @property
     def failed(self) -> bool:
         return any(p.severity == "error" for p in self.problems)
+
+
+def object_header(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    """apiVersion, kind, name ('' when missing), namespace (``default`` when missing)."""
+    raw_meta = obj.get("metadata")
+    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
+    return (
+        str(obj.get("apiVersion", "")),
+        str(obj.get("kind", "")),
+        str(meta.get("name") or ""),
+        str(meta.get("namespace") or "default"),
+    )
+
+
+def names_valid(ctx: Ctx, name: str, namespace: str) -> bool:
+    """Report a missing or invalid metadata.name / metadata.namespace; False when there was one."""
+    if not name:
+        ctx.error("metadata.name", "missing name", "set metadata.name")
+        return False
+    for path, value, check in (
+        ("metadata.name", name, dns1123_subdomain_problem),
+        ("metadata.namespace", namespace, dns1123_label_problem),
+    ):
+        problem = check(value)
+        if problem:
+            ctx.error(path, f"invalid name {value!r}: {problem}", "use e.g. 'my-policy'")
+    return not ctx.failed
 
 
 def mapping(ctx: Ctx, value: Any, path: str, required: bool = False) -> dict[str, Any]:

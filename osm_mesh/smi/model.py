@@ -196,10 +196,6 @@ class TrafficSplit:
     def ref(self) -> ObjectRef:
         return ObjectRef("TrafficSplit", self.namespace, self.name, self.api_version)
 
-    @property
-    def total_weight(self) -> int:
-        return sum(b.weight for b in self.backends)
-
 
 SmiObject = TrafficTarget | HTTPRouteGroup | TCPRoute | UDPRoute | TrafficSplit
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from osm_mesh.smi.access import traffic_target
-from osm_mesh.smi.fields import Ctx
+from osm_mesh.smi.fields import Ctx, names_valid, object_header
 from osm_mesh.smi.model import (
     ObjectRef,
     Problem,
@@ -21,7 +21,6 @@ from osm_mesh.smi.model import (
 )
 from osm_mesh.smi.specs import http_route_group, tcp_route, udp_route
 from osm_mesh.smi.split import traffic_split
-from osm_mesh.validation import dns1123_label_problem, dns1123_subdomain_problem
 
 ACCESS = "access.smi-spec.io"
 SPECS = "specs.smi-spec.io"
@@ -51,12 +50,7 @@ def is_smi(obj: dict[str, Any]) -> bool:
 
 def parse_smi(obj: dict[str, Any]) -> tuple[SmiObject | None, list[Problem]]:
     """Parse one SMI object of any supported version; None when it has errors."""
-    api_version = str(obj.get("apiVersion", ""))
-    kind = str(obj.get("kind", ""))
-    raw_meta = obj.get("metadata")
-    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-    name = str(meta.get("name") or "")
-    namespace = str(meta.get("namespace") or "default")
+    api_version, kind, name, namespace = object_header(obj)
     ctx = Ctx(ObjectRef(kind, namespace, name or "<unnamed>", api_version))
     if kind == "TrafficMetrics":
         ctx.problems.append(
@@ -80,17 +74,7 @@ def parse_smi(obj: dict[str, Any]) -> tuple[SmiObject | None, list[Problem]]:
             "use one of: " + ", ".join(supported_api_versions(kind)),
         )
         return None, ctx.problems
-    if not name:
-        ctx.error("metadata.name", "missing name", "set metadata.name")
-        return None, ctx.problems
-    for field_path, value, check in (
-        ("metadata.name", name, dns1123_subdomain_problem),
-        ("metadata.namespace", namespace, dns1123_label_problem),
-    ):
-        problem = check(value)
-        if problem:
-            ctx.error(field_path, f"invalid name {value!r}: {problem}", "use e.g. 'my-policy'")
-    if ctx.failed:
+    if not names_valid(ctx, name, namespace):
         return None, ctx.problems
     parser = _PARSERS[kind]
     result = parser(ctx, obj, version, namespace, name)

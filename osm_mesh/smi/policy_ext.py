@@ -11,7 +11,8 @@ Three kinds (docs/resilience.md has the design and samples):
   ``delay`` each with a ``percentage``.
 
 ``parse_policy(obj)`` returns ``(model | None, problems)`` like ``osm_mesh.smi.parse.parse_smi``:
-an object with an error is dropped whole and the problem says what to fix.
+an object with an error is dropped whole and the problem says what to fix. The model classes
+live in ``osm_mesh.smi.policy_model``.
 Durations are Go durations ("250ms", "1m30s") read as float seconds.
 """
 
@@ -19,12 +20,33 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from osm_mesh.smi.fields import Ctx, check_regex, mapping, seq, text, unknown_keys
+from osm_mesh.smi.fields import (
+    Ctx,
+    check_regex,
+    mapping,
+    names_valid,
+    object_header,
+    seq,
+    text,
+    unknown_keys,
+)
 from osm_mesh.smi.model import IdentityRef, ObjectRef, Problem
-from osm_mesh.validation import dns1123_label_problem, dns1123_subdomain_problem
+from osm_mesh.smi.policy_model import (
+    Abort,
+    ConnectionSettings,
+    Delay,
+    FaultInjection,
+    OutlierDetection,
+    PolicyObject,
+    Retry,
+    RetryPolicy,
+    RouteSetting,
+    ServiceRef,
+    UpstreamTrafficSetting,
+)
+from osm_mesh.validation import dns1123_label_problem
 
 POLICY_GROUP = "policy.openservicemesh.io"
 POLICY_VERSIONS = ("v1alpha1",)
@@ -58,127 +80,6 @@ POLICY_PLURALS = {
 POLICY_SUPPORTED: dict[str, tuple[str, tuple[str, ...]]] = {
     kind: (POLICY_GROUP, POLICY_VERSIONS) for kind in POLICY_KINDS
 }
-
-
-# -- model ---------------------------------------------------------------------------------------
-@dataclass(frozen=True, order=True)
-class ServiceRef:
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    # Envoy retry_on conditions; numeric codes in retryOn become ``status_codes``.
-    retry_on: tuple[str, ...]
-    status_codes: tuple[int, ...] = ()
-    num_retries: int = 1
-    per_try_timeout: float | None = None
-    backoff_base_interval: float | None = None
-
-
-@dataclass(frozen=True, order=True)
-class Retry:
-    namespace: str
-    name: str
-    source: IdentityRef
-    destinations: tuple[ServiceRef, ...]
-    policy: RetryPolicy = field(compare=False)
-    api_version: str = field(default="", compare=False)
-
-    @property
-    def ref(self) -> ObjectRef:
-        return ObjectRef("Retry", self.namespace, self.name, self.api_version)
-
-
-@dataclass(frozen=True)
-class ConnectionSettings:
-    """Circuit-breaker thresholds of an upstream (None = Envoy's default)."""
-
-    max_connections: int | None = None
-    connect_timeout: float | None = None
-    max_requests: int | None = None
-    max_requests_per_connection: int | None = None
-    max_pending_requests: int | None = None
-    max_retries: int | None = None
-
-
-@dataclass(frozen=True)
-class OutlierDetection:
-    """Passive health checking: eject an endpoint after consecutive 5xx (our extension)."""
-
-    consecutive_5xx: int = 5
-    interval: float = 10.0
-    base_ejection_time: float = 30.0
-    max_ejection_percent: int = 10
-
-
-@dataclass(frozen=True)
-class RouteSetting:
-    """``httpRoutes[]``: a path regex (anchored at the start, as SMI paths) and its timeout."""
-
-    path_regex: str
-    request_timeout: float | None = None
-
-    def envoy_path_regex(self) -> str:
-        return f"(?:{self.path_regex}).*"
-
-
-@dataclass(frozen=True, order=True)
-class UpstreamTrafficSetting:
-    namespace: str
-    name: str
-    # The Service ``spec.host`` names (always in the policy's namespace).
-    service: str
-    connection: ConnectionSettings | None = field(default=None, compare=False)
-    request_timeout: float | None = field(default=None, compare=False)
-    routes: tuple[RouteSetting, ...] = field(default=(), compare=False)
-    outlier_detection: OutlierDetection | None = field(default=None, compare=False)
-    api_version: str = field(default="", compare=False)
-
-    @property
-    def ref(self) -> ObjectRef:
-        return ObjectRef("UpstreamTrafficSetting", self.namespace, self.name, self.api_version)
-
-
-@dataclass(frozen=True)
-class Abort:
-    http_status: int
-    percentage: float  # 0..100
-
-
-@dataclass(frozen=True)
-class Delay:
-    fixed_delay: float  # seconds
-    percentage: float  # 0..100
-
-
-@dataclass(frozen=True, order=True)
-class FaultInjection:
-    namespace: str
-    name: str
-    service: str
-    # Clients that see the faults; empty = every client of the service.
-    sources: tuple[IdentityRef, ...] = ()
-    abort: Abort | None = field(default=None, compare=False)
-    delay: Delay | None = field(default=None, compare=False)
-    api_version: str = field(default="", compare=False)
-
-    @property
-    def ref(self) -> ObjectRef:
-        return ObjectRef("FaultInjection", self.namespace, self.name, self.api_version)
-
-    def applies_to(self, namespace: str, name: str) -> bool:
-        """Whether a client running as ServiceAccount ``namespace/name`` sees the faults."""
-        if not self.sources:
-            return True
-        return any(s.name == name and s.namespace == namespace for s in self.sources)
-
-
-PolicyObject = Retry | UpstreamTrafficSetting | FaultInjection
 
 
 # -- field readers -------------------------------------------------------------------------------
@@ -503,12 +404,7 @@ def parse_policy(obj: dict[str, Any]) -> tuple[PolicyObject | None, list[Problem
     Kinds of the group this mesh does not act on (Egress, IngressBackend, ...) yield an
     ``info`` problem and None.
     """
-    api_version = str(obj.get("apiVersion", ""))
-    kind = str(obj.get("kind", ""))
-    raw_meta = obj.get("metadata")
-    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-    name = str(meta.get("name") or "")
-    namespace = str(meta.get("namespace") or "default")
+    api_version, kind, name, namespace = object_header(obj)
     ctx = Ctx(ObjectRef(kind, namespace, name or "<unnamed>", api_version))
     if kind not in _PARSERS:
         ctx.problems.append(
@@ -529,17 +425,7 @@ def parse_policy(obj: dict[str, Any]) -> tuple[PolicyObject | None, list[Problem
             "use " + ", ".join(supported),
         )
         return None, ctx.problems
-    if not name:
-        ctx.error("metadata.name", "missing name", "set metadata.name")
-        return None, ctx.problems
-    for path, value, check in (
-        ("metadata.name", name, dns1123_subdomain_problem),
-        ("metadata.namespace", namespace, dns1123_label_problem),
-    ):
-        problem = check(value)
-        if problem:
-            ctx.error(path, f"invalid name {value!r}: {problem}", "use e.g. 'my-policy'")
-    if ctx.failed:
+    if not names_valid(ctx, name, namespace):
         return None, ctx.problems
     spec = mapping(ctx, obj.get("spec"), "spec", required=True)
     if not spec and not ctx.failed:

@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from osm_cli.commands._helm import helm_client, progress_for
+from osm_cli.commands._helm import (
+    ChartPathOption,
+    SetValuesOption,
+    TimeoutOption,
+    ValuesFilesOption,
+    helm_client,
+    run_with_progress,
+)
 from osm_cli.context import app_context
 
 SUCCESS = "OSM successfully upgraded mesh [{mesh}] in namespace [{namespace}]"
@@ -15,18 +22,9 @@ SUCCESS = "OSM successfully upgraded mesh [{mesh}] in namespace [{namespace}]"
 def mesh_upgrade(
     ctx: typer.Context,
     mesh_name: Annotated[str, typer.Option("--mesh-name", help="Mesh to upgrade")] = "osm",
-    chart_path: Annotated[
-        str | None,
-        typer.Option("--osm-chart-path", help="Chart directory or .tgz instead of the bundled one"),
-    ] = None,
-    set_values: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Chart values: key=value[,key=value] (repeatable)"),
-    ] = None,
-    values_files: Annotated[
-        list[str] | None,
-        typer.Option("--values", "-f", help="YAML file of chart values (repeatable)"),
-    ] = None,
+    chart_path: ChartPathOption = None,
+    set_values: SetValuesOption = None,
+    values_files: ValuesFilesOption = None,
     reset_values: Annotated[
         bool,
         typer.Option(
@@ -35,17 +33,13 @@ def mesh_upgrade(
             "mesh's current values",
         ),
     ] = False,
-    timeout: Annotated[
-        str, typer.Option("--timeout", help="How long to wait for the control plane")
-    ] = "5m",
+    timeout: TimeoutOption = "5m",
     atomic: Annotated[
         bool, typer.Option("--atomic", help="Roll back if the upgrade does not become ready")
     ] = False,
 ) -> None:
     """Upgrade a mesh's control plane (Helm upgrade keeping its name and, unless
     --reset-values, its current values)."""
-    import asyncio
-
     from osm_mesh.helm import lifecycle
 
     app_ctx = app_context(ctx)
@@ -59,11 +53,8 @@ def mesh_upgrade(
         atomic=atomic,
         reset_values=reset_values,
     )
-    progress = progress_for(app_ctx)
-    try:
-        result = asyncio.run(
-            lifecycle.upgrade(app_ctx.kube, helm_client(app_ctx), options, progress)
-        )
-    finally:
-        progress.close()
+    result = run_with_progress(
+        app_ctx,
+        lambda progress: lifecycle.upgrade(app_ctx.kube, helm_client(app_ctx), options, progress),
+    )
     app_ctx.out(SUCCESS.format(mesh=result.mesh_name, namespace=result.namespace))

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from osm_cli.commands._helm import helm_client, progress_for
+from osm_cli.commands._helm import helm_client, run_with_progress
 from osm_cli.context import app_context
 from osm_cli.output import Table
 
 if TYPE_CHECKING:
     from osm_cli.context import AppContext
-    from osm_mesh.helm.lifecycle import MeshRef
+    from osm_mesh.helm.uninstall import MeshRef
 
 PROMPT = "Uninstall OSM [mesh name: {mesh}] in namespace [{namespace}] and/or OSM resources?"
 TRIES = 3
@@ -48,13 +48,11 @@ def uninstall_mesh(
     ] = "osm-ca-bundle",
     timeout: Annotated[str, typer.Option("--timeout", help="Helm uninstall timeout")] = "5m",
 ) -> None:
-    import asyncio
-
-    from osm_mesh.helm import lifecycle
+    from osm_mesh.helm import lifecycle, uninstall
 
     app_ctx = app_context(ctx)
     namespace = app_ctx.settings.osm_namespace
-    options = lifecycle.UninstallOptions(
+    options = uninstall.UninstallOptions(
         mesh_name=mesh_name,
         namespace=namespace,
         delete_cluster_wide=delete_cluster_wide_resources,
@@ -72,13 +70,12 @@ def uninstall_mesh(
             return True
         return _ask(app_ctx, PROMPT.format(mesh=mesh.name, namespace=mesh.namespace))
 
-    progress = progress_for(app_ctx)
-    try:
-        result = asyncio.run(
-            lifecycle.uninstall(app_ctx.kube, helm_client(app_ctx), options, confirm, progress)
-        )
-    finally:
-        progress.close()
+    result = run_with_progress(
+        app_ctx,
+        lambda progress: uninstall.uninstall(
+            app_ctx.kube, helm_client(app_ctx), options, confirm, progress
+        ),
+    )
     if result.nothing_to_do:
         app_ctx.out("No OSM control planes found")
         app_ctx.info("Nothing to do: no mesh, and no cluster-wide resources left to delete")

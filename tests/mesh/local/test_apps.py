@@ -31,7 +31,7 @@ def _wait_port(host: str, port: int, timeout: float = 10.0) -> None:
 
 @pytest.fixture
 def block():
-    block = claim_block(3, [8080])
+    block = claim_block(3)
     yield block
     block.release()
 
