@@ -84,13 +84,16 @@ def bootstrap_secret(
     namespace: str,
     settings: InjectorSettings,
     config: dict[str, Any],
+    owner_references: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Secret ``envoy-bootstrap-config-<uuid>`` in the pod's namespace (key bootstrap.yaml).
 
     JSON is YAML, so the key keeps upstream's name while the content stays exact.
+    ``owner_references`` (see :func:`controller_owner`) let the garbage collector delete the
+    Secret with the pod's ReplicaSet/Job/... even where the controller may not adopt it.
     """
     text = json.dumps(config, indent=2, sort_keys=True)
-    return {
+    secret: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
@@ -105,3 +108,26 @@ def bootstrap_secret(
         },
         "data": {BOOTSTRAP_KEY: base64.b64encode(text.encode()).decode()},
     }
+    if owner_references:
+        secret["metadata"]["ownerReferences"] = owner_references
+    return secret
+
+
+def controller_owner(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod's managing controller as an owner reference for objects made at admission.
+
+    At admission the pod has no UID, so it cannot own its bootstrap Secret yet (the controller
+    adopts it later when allowed to patch Secrets); its ReplicaSet, StatefulSet, Job... has one.
+    Without ``blockOwnerDeletion`` no extra RBAC is needed. Bare pods get no owner.
+    """
+    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("uid") and ref.get("name") and ref.get("kind"):
+            return [
+                {
+                    "apiVersion": str(ref.get("apiVersion", "")),
+                    "kind": str(ref["kind"]),
+                    "name": str(ref["name"]),
+                    "uid": str(ref["uid"]),
+                }
+            ]
+    return []

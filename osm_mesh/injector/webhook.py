@@ -31,7 +31,7 @@ from osm_mesh import labels
 from osm_mesh.catalog.model import Identity
 from osm_mesh.certs.ca import CertificateAuthority
 from osm_mesh.controller.http import Reply
-from osm_mesh.injector.bootstrap import bootstrap_secret, pod_bootstrap
+from osm_mesh.injector.bootstrap import bootstrap_secret, controller_owner, pod_bootstrap
 from osm_mesh.injector.patch import (
     InjectorSettings,
     decide,
@@ -192,7 +192,11 @@ class Injector:
             probes=probe_plan(pod),
         )
         secret = bootstrap_secret(
-            proxy_uuid=proxy_uuid, namespace=namespace, settings=settings, config=config
+            proxy_uuid=proxy_uuid,
+            namespace=namespace,
+            settings=settings,
+            config=config,
+            owner_references=controller_owner(pod),
         )
         self.kube.core.create_namespaced_secret(namespace, secret)
 

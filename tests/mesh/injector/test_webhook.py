@@ -324,3 +324,61 @@ def test_the_serving_certificate_is_renewed_before_it_expires(kube_emulator, kub
         assert served_serial() == service.serving_cert.serial
     finally:
         service.stop()
+
+
+def test_bootstrap_secret_is_owned_by_the_pods_replicaset(injector, kube_emulator):
+    """Without RBAC to patch Secrets the controller cannot make the pod their owner; the
+    ReplicaSet (which has a UID at admission) is, so the Secret does not outlive it."""
+    replicaset = kube_emulator.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {"name": "bookstore-5d9c7", "namespace": "bookstore"},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": {"app": "bookstore"}},
+                "template": {
+                    "metadata": {"labels": {"app": "bookstore"}},
+                    "spec": {"containers": [{"name": "bookstore", "image": "bookstore"}]},
+                },
+            },
+        }
+    )
+    pod = a_pod()
+    owner = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": "bookstore-5d9c7",
+        "uid": replicaset["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    pod["metadata"]["ownerReferences"] = [owner]
+    status, body = post(
+        injector.webhook_port,
+        registered_ca(kube_emulator),
+        json.dumps(review("bookstore", pod)).encode(),
+    )
+    assert status == 200
+    response = json.loads(body)["response"]
+    patched = json_patch(pod, json.loads(base64.b64decode(response["patch"])))
+    name = f"envoy-bootstrap-config-{patched['metadata']['labels']['osm-proxy-uuid']}"
+    secret = kube_emulator.get("v1", "Secret", name, "bookstore")
+    assert secret["metadata"]["ownerReferences"] == [
+        {k: owner[k] for k in ("apiVersion", "kind", "name", "uid")}
+    ]
+    kube_emulator.delete("apps/v1", "ReplicaSet", "bookstore-5d9c7", "bookstore")
+    assert kube_emulator.get("v1", "Secret", name, "bookstore") is None
+
+
+def test_bare_pod_bootstrap_secret_has_no_owner(injector, kube_emulator):
+    status, body = post(
+        injector.webhook_port,
+        registered_ca(kube_emulator),
+        json.dumps(review("bookstore", a_pod())).encode(),
+    )
+    assert status == 200
+    response = json.loads(body)["response"]
+    patched = json_patch(a_pod(), json.loads(base64.b64decode(response["patch"])))
+    name = f"envoy-bootstrap-config-{patched['metadata']['labels']['osm-proxy-uuid']}"
+    assert "ownerReferences" not in kube_emulator.get("v1", "Secret", name, "bookstore")["metadata"]
