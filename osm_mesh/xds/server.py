@@ -1,14 +1,9 @@
 """Aggregated Discovery Service (state of the world) over gRPC with mutual TLS.
 
-One bidirectional stream per Envoy carries all resource types. Per type the stream remembers
-what the proxy subscribed to, the version and nonce last sent, and the version last ACKed.
-Protocol rules followed (xDS "SotW" with ADS):
-
-- a request whose ``response_nonce`` is not the last nonce sent for its type is stale: ignored;
-- a request with ``error_detail`` is a NACK: logged, recorded in :class:`ProxyStatus`, and the
-  proxy keeps its last good config (the rejected version is not resent);
-- otherwise it ACKs ``version_info``; a response is sent when the snapshot has a newer version
-  of that type or the subscribed names changed (EDS/RDS/SDS are requested by name).
+One bidirectional stream per Envoy carries all resource types; the protocol of one stream
+(nonces, ACK/NACK, what to send) is :class:`osm_mesh.xds.protocol.StreamProtocol`, the node id
+and its proof are in :mod:`osm_mesh.xds.identity`. This module does the I/O: the gRPC server,
+the streams, and the per-proxy statuses.
 
 The peer's identity is checked once, on the first request: the node id
 ``<uuid>.sidecar.<sa>.<ns>.<trust-domain>`` must name the ServiceAccount in the SPIFFE URI SAN
@@ -24,177 +19,20 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import grpc
 import grpc.aio
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from osm_mesh.certs.ca import uri_sans
 from osm_mesh.errors import InvalidInput
-from osm_mesh.xds.cache import (
-    CLUSTER,
-    ENDPOINT,
-    PUSH_ORDER,
-    SHORT_NAMES,
-    WILDCARD_TYPES,
-    Snapshot,
-    SnapshotCache,
-)
+from osm_mesh.xds.cache import Snapshot, SnapshotCache
+from osm_mesh.xds.identity import NodeId, peer_mismatch
+from osm_mesh.xds.protocol import ProxyStatus, StreamProtocol, copy_status
+
+__all__ = ["AdsServer", "NodeId", "ProxyStatus", "ServerTLS"]
 
 log = logging.getLogger("osm_mesh.xds")
-
-
-@dataclass(frozen=True)
-class NodeId:
-    proxy_uuid: str
-    kind: str
-    service_account: str
-    namespace: str
-    trust_domain: str
-
-    @classmethod
-    def parse(cls, text: str) -> NodeId:
-        parts = text.split(".", 4)
-        if len(parts) != 5 or not all(parts):
-            raise InvalidInput(
-                f"malformed node id {text!r}",
-                hint="expected <proxy-uuid>.sidecar.<service-account>.<namespace>.<trust-domain>",
-            )
-        return cls(*parts)
-
-    @property
-    def spiffe_id(self) -> str:
-        return f"spiffe://{self.trust_domain}/ns/{self.namespace}/sa/{self.service_account}"
-
-
-@dataclass(frozen=True)
-class Nack:
-    type_url: str
-    version: str
-    nonce: str
-    message: str
-    at: float
-
-
-@dataclass
-class ProxyStatus:
-    """What one connected proxy has: snapshot version offered, per-type ACKed versions, NACKs."""
-
-    node_id: str
-    connected: bool = True
-    connected_at: float = field(default_factory=time.time)
-    snapshot_version: int = 0
-    sent: dict[str, str] = field(default_factory=dict)
-    acked: dict[str, str] = field(default_factory=dict)
-    nacks: list[Nack] = field(default_factory=list)
-    last_ack_at: float = 0.0
-
-    def converged_to(self, snapshot: Snapshot | None) -> bool:
-        """Every type with resources in ``snapshot`` is ACKed at that snapshot's version."""
-        if snapshot is None or not self.connected:
-            return False
-        for type_url in PUSH_ORDER:
-            if not snapshot.resources.get(type_url):
-                continue
-            if self.acked.get(type_url) != snapshot.type_versions[type_url]:
-                return False
-        return True
-
-
-@dataclass
-class _TypeState:
-    names: frozenset[str] | None = None  # None = wildcard
-    sent_version: str | None = None
-    nonce: str = ""
-
-
-class _Stream:
-    """Protocol state of one ADS stream; produces responses, no I/O."""
-
-    def __init__(self, status: ProxyStatus) -> None:
-        self.status = status
-        self.types: dict[str, _TypeState] = {}
-        self.snapshot: Snapshot | None = None
-        self._nonce = 0
-        # Types whose next request must be answered even at an unchanged version: an updated
-        # Cluster is re-created warming and waits for its endpoints (EDS), which Envoy asks
-        # for again with the version it already has (xDS protocol, "cluster warming").
-        self._owed: set[str] = set()
-
-    def _respond(self, type_url: str) -> discovery_pb2.DiscoveryResponse:
-        assert self.snapshot is not None
-        state = self.types[type_url]
-        packed = self.snapshot.packed(type_url)
-        if state.names is None:
-            resources = list(packed.values())
-        else:
-            resources = [packed[n] for n in sorted(state.names) if n in packed]
-        self._owed.discard(type_url)
-        if type_url == CLUSTER:
-            self._owed.add(ENDPOINT)
-        self._nonce += 1
-        state.nonce = str(self._nonce)
-        state.sent_version = self.snapshot.type_versions[type_url]
-        self.status.sent[type_url] = state.sent_version
-        return discovery_pb2.DiscoveryResponse(
-            version_info=state.sent_version,
-            resources=resources,
-            type_url=type_url,
-            nonce=state.nonce,
-        )
-
-    def on_request(
-        self, req: discovery_pb2.DiscoveryRequest
-    ) -> list[discovery_pb2.DiscoveryResponse]:
-        type_url = req.type_url
-        if type_url not in SHORT_NAMES:
-            log.warning("%s: unsupported type %s", self.status.node_id, type_url)
-            return []
-        state = self.types.setdefault(type_url, _TypeState())
-        if req.response_nonce and req.response_nonce != state.nonce:
-            return []  # stale: answers a response that has been superseded
-        if type_url in WILDCARD_TYPES and not req.resource_names:
-            names = None
-        else:
-            names = frozenset(req.resource_names)
-        names_changed = state.sent_version is None or names != state.names
-        state.names = names
-        if req.HasField("error_detail"):
-            nack = Nack(type_url, state.sent_version or "", req.response_nonce,
-                        req.error_detail.message, time.time())  # fmt: skip
-            self.status.nacks.append(nack)
-            del self.status.nacks[:-20]
-            log.warning(
-                "%s rejected %s version %s: %s",
-                self.status.node_id,
-                SHORT_NAMES[type_url],
-                nack.version,
-                nack.message,
-            )
-            if not names_changed:
-                return []
-        elif req.response_nonce:
-            self.status.acked[type_url] = req.version_info
-            self.status.last_ack_at = time.time()
-        if self.snapshot is None:
-            return []
-        owed = type_url in self._owed and not req.HasField("error_detail")
-        if names_changed or owed or state.sent_version != self.snapshot.type_versions[type_url]:
-            return [self._respond(type_url)]
-        return []
-
-    def on_snapshot(self, snapshot: Snapshot) -> list[discovery_pb2.DiscoveryResponse]:
-        self.snapshot = snapshot
-        self.status.snapshot_version = snapshot.version
-        out = []
-        for type_url in PUSH_ORDER:
-            state = self.types.get(type_url)
-            if state is None:
-                continue  # not subscribed yet; its first request gets the answer
-            if state.sent_version != snapshot.type_versions[type_url]:
-                out.append(self._respond(type_url))
-        return out
 
 
 @dataclass(frozen=True)
@@ -303,7 +141,7 @@ class AdsServer:
     def statuses(self) -> dict[str, ProxyStatus]:
         """Copies of every proxy's status (streams keep updating the originals)."""
         with self._lock:
-            return {k: _copy_status(v) for k, v in self._statuses.items()}
+            return {k: copy_status(v) for k, v in self._statuses.items()}
 
     def connected_nodes(self) -> list[str]:
         with self._lock:
@@ -329,13 +167,7 @@ class AdsServer:
         """None when the client certificate proves the node id's identity, else the reason."""
         if self.tls is None:
             return None
-        pem = context.auth_context().get("x509_pem_cert")
-        if not pem:
-            return "no client certificate"
-        uris = uri_sans(pem[0])
-        if node.spiffe_id not in uris:
-            return f"node id {node.spiffe_id} does not match certificate {', '.join(uris) or '-'}"
-        return None
+        return peer_mismatch(node, context.auth_context().get("x509_pem_cert"))
 
     async def stream(
         self,
@@ -398,7 +230,7 @@ class AdsServer:
             except RuntimeError:
                 pass  # the loop is gone: the server stopped
 
-        stream = _Stream(status)
+        stream = StreamProtocol(status)
         unwatch = self.cache.watch(node_id, on_snapshot)
         try:
             current = self.cache.get(node_id)
@@ -432,19 +264,6 @@ class AdsServer:
             if self.on_disconnect is not None and self._executor is not None:
                 # Not awaited: this may run while the generator is being closed.
                 self._executor.submit(self.on_disconnect, node)
-
-
-def _copy_status(status: ProxyStatus) -> ProxyStatus:
-    return ProxyStatus(
-        node_id=status.node_id,
-        connected=status.connected,
-        connected_at=status.connected_at,
-        snapshot_version=status.snapshot_version,
-        sent=dict(status.sent),
-        acked=dict(status.acked),
-        nacks=list(status.nacks),
-        last_ack_at=status.last_ack_at,
-    )
 
 
 class _Servicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):

@@ -1,0 +1,172 @@
+"""The state-of-the-world xDS protocol of one ADS stream, without I/O.
+
+Per type a stream remembers what the proxy subscribed to, the version and nonce last sent, and
+the version last ACKed. Rules followed (xDS "SotW" with ADS):
+
+- a request whose ``response_nonce`` is not the last nonce sent for its type is stale: ignored;
+- a request with ``error_detail`` is a NACK: logged, recorded in :class:`ProxyStatus`, and the
+  proxy keeps its last good config (the rejected version is not resent);
+- otherwise it ACKs ``version_info``; a response is sent when the snapshot has a newer version
+  of that type or the subscribed names changed (EDS/RDS/SDS are requested by name).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from envoy.service.discovery.v3 import discovery_pb2
+
+from osm_mesh.xds.cache import (
+    CLUSTER,
+    ENDPOINT,
+    PUSH_ORDER,
+    SHORT_NAMES,
+    WILDCARD_TYPES,
+    Snapshot,
+)
+
+log = logging.getLogger("osm_mesh.xds")
+
+
+@dataclass(frozen=True)
+class Nack:
+    type_url: str
+    version: str
+    nonce: str
+    message: str
+    at: float
+
+
+@dataclass
+class ProxyStatus:
+    """What one connected proxy has: snapshot version offered, per-type ACKed versions, NACKs."""
+
+    node_id: str
+    connected: bool = True
+    connected_at: float = field(default_factory=time.time)
+    snapshot_version: int = 0
+    sent: dict[str, str] = field(default_factory=dict)
+    acked: dict[str, str] = field(default_factory=dict)
+    nacks: list[Nack] = field(default_factory=list)
+    last_ack_at: float = 0.0
+
+    def converged_to(self, snapshot: Snapshot | None) -> bool:
+        """Every type with resources in ``snapshot`` is ACKed at that snapshot's version."""
+        if snapshot is None or not self.connected:
+            return False
+        for type_url in PUSH_ORDER:
+            if not snapshot.resources.get(type_url):
+                continue
+            if self.acked.get(type_url) != snapshot.type_versions[type_url]:
+                return False
+        return True
+
+
+@dataclass
+class _TypeState:
+    names: frozenset[str] | None = None  # None = wildcard
+    sent_version: str | None = None
+    nonce: str = ""
+
+
+class StreamProtocol:
+    """Protocol state of one ADS stream; produces responses, no I/O."""
+
+    def __init__(self, status: ProxyStatus) -> None:
+        self.status = status
+        self.types: dict[str, _TypeState] = {}
+        self.snapshot: Snapshot | None = None
+        self._nonce = 0
+        # Types whose next request must be answered even at an unchanged version: an updated
+        # Cluster is re-created warming and waits for its endpoints (EDS), which Envoy asks
+        # for again with the version it already has (xDS protocol, "cluster warming").
+        self._owed: set[str] = set()
+
+    def _respond(self, type_url: str) -> discovery_pb2.DiscoveryResponse:
+        assert self.snapshot is not None
+        state = self.types[type_url]
+        packed = self.snapshot.packed(type_url)
+        if state.names is None:
+            resources = list(packed.values())
+        else:
+            resources = [packed[n] for n in sorted(state.names) if n in packed]
+        self._owed.discard(type_url)
+        if type_url == CLUSTER:
+            self._owed.add(ENDPOINT)
+        self._nonce += 1
+        state.nonce = str(self._nonce)
+        state.sent_version = self.snapshot.type_versions[type_url]
+        self.status.sent[type_url] = state.sent_version
+        return discovery_pb2.DiscoveryResponse(
+            version_info=state.sent_version,
+            resources=resources,
+            type_url=type_url,
+            nonce=state.nonce,
+        )
+
+    def on_request(
+        self, req: discovery_pb2.DiscoveryRequest
+    ) -> list[discovery_pb2.DiscoveryResponse]:
+        type_url = req.type_url
+        if type_url not in SHORT_NAMES:
+            log.warning("%s: unsupported type %s", self.status.node_id, type_url)
+            return []
+        state = self.types.setdefault(type_url, _TypeState())
+        if req.response_nonce and req.response_nonce != state.nonce:
+            return []  # stale: answers a response that has been superseded
+        if type_url in WILDCARD_TYPES and not req.resource_names:
+            names = None
+        else:
+            names = frozenset(req.resource_names)
+        names_changed = state.sent_version is None or names != state.names
+        state.names = names
+        if req.HasField("error_detail"):
+            nack = Nack(type_url, state.sent_version or "", req.response_nonce,
+                        req.error_detail.message, time.time())  # fmt: skip
+            self.status.nacks.append(nack)
+            del self.status.nacks[:-20]
+            log.warning(
+                "%s rejected %s version %s: %s",
+                self.status.node_id,
+                SHORT_NAMES[type_url],
+                nack.version,
+                nack.message,
+            )
+            if not names_changed:
+                return []
+        elif req.response_nonce:
+            self.status.acked[type_url] = req.version_info
+            self.status.last_ack_at = time.time()
+        if self.snapshot is None:
+            return []
+        owed = type_url in self._owed and not req.HasField("error_detail")
+        if names_changed or owed or state.sent_version != self.snapshot.type_versions[type_url]:
+            return [self._respond(type_url)]
+        return []
+
+    def on_snapshot(self, snapshot: Snapshot) -> list[discovery_pb2.DiscoveryResponse]:
+        self.snapshot = snapshot
+        self.status.snapshot_version = snapshot.version
+        out = []
+        for type_url in PUSH_ORDER:
+            state = self.types.get(type_url)
+            if state is None:
+                continue  # not subscribed yet; its first request gets the answer
+            if state.sent_version != snapshot.type_versions[type_url]:
+                out.append(self._respond(type_url))
+        return out
+
+
+def copy_status(status: ProxyStatus) -> ProxyStatus:
+    return ProxyStatus(
+        node_id=status.node_id,
+        connected=status.connected,
+        connected_at=status.connected_at,
+        snapshot_version=status.snapshot_version,
+        sent=dict(status.sent),
+        acked=dict(status.acked),
+        nacks=list(status.nacks),
+        last_ack_at=status.last_ack_at,
+    )
