@@ -106,6 +106,7 @@ class ControlPlane:
             host=self.options.host,
             port=self.options.port,
             tls=ServerTLS(server_cert.cert_pem, server_cert.key_pem, self.ca.cert_pem),
+            trust_domain=self.trust_domain,
             on_connect=self._on_connect,
             on_disconnect=self._on_disconnect,
         )

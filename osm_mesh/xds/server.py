@@ -25,6 +25,7 @@ import grpc
 import grpc.aio
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from osm_mesh.certs.ca import DEFAULT_TRUST_DOMAIN
 from osm_mesh.errors import InvalidInput
 from osm_mesh.xds.cache import Snapshot, SnapshotCache
 from osm_mesh.xds.identity import NodeId, peer_mismatch
@@ -58,6 +59,7 @@ class AdsServer:
         host: str = "127.0.0.1",
         port: int = 0,
         tls: ServerTLS | None = None,
+        trust_domain: str = DEFAULT_TRUST_DOMAIN,
         on_connect: Callable[[NodeId], None] | None = None,
         on_disconnect: Callable[[NodeId], None] | None = None,
     ) -> None:
@@ -65,6 +67,7 @@ class AdsServer:
         self.host = host
         self.requested_port = port
         self.tls = tls
+        self.trust_domain = trust_domain
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         self.port: int | None = None
@@ -192,7 +195,7 @@ class AdsServer:
                 return
             assert isinstance(first, discovery_pb2.DiscoveryRequest)
             try:
-                node = NodeId.parse(first.node.id)
+                node = NodeId.parse(first.node.id, self.trust_domain)
             except InvalidInput as exc:
                 self.rejected.append((first.node.id, exc.message))
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)

@@ -51,3 +51,43 @@ def test_regenerate_bumps_generation_on_source_change(cp):
     with cp._generation_changed:
         assert cp._generation_changed.wait_for(lambda: cp.version > before, 5)
     assert cp.last_error is None and cp.converged()  # no proxies connected: trivially
+
+
+def test_service_account_with_dots_gets_its_configuration():
+    """Issue 11 item 10: ServiceAccount names are DNS subdomains; a node id is not split on
+    the dots inside one (``split(".", 4)`` read sa "api", namespace "reader", and refused)."""
+    from envoy.config.listener.v3 import listener_pb2
+    from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
+
+    from osm_mesh.xds.cache import LISTENER, SECRET
+    from tests.mesh.xds.ads_client import AdsClient
+
+    source = FileSource(
+        objects=[
+            service_account("ns", "api.reader"),
+            deployment("ns", "api", "api.reader"),
+            service("ns", "api"),
+        ],
+        monitored="all",
+        pod_ip=lambda *a: "127.0.0.9",
+    )
+    with ControlPlane(source, CertificateAuthority.create()) as plane:
+        pod = source.snapshot().pods[0]
+        boot = plane.bootstrap_for(pod)
+        assert boot["node"]["id"] == f"{pod.proxy_uuid}.sidecar.api.reader.ns.cluster.local"
+        with AdsClient.for_bootstrap(boot, plane.port) as client:
+            got = client.sync(boot["node"]["id"])
+        assert plane.server is not None and not plane.server.rejected
+        listeners = set()
+        for any_ in got[LISTENER].resources:
+            listener = listener_pb2.Listener()
+            any_.Unpack(listener)
+            listeners.add(listener.name)
+        assert listeners == {"inbound-listener", "outbound-listener"}
+        secrets = {}
+        for any_ in got[SECRET].resources:
+            secret = secret_pb2.Secret()
+            any_.Unpack(secret)
+            secrets[secret.name] = secret
+        cert = secrets["service-cert"].tls_certificate.certificate_chain.inline_bytes
+        assert uri_sans(cert) == ["spiffe://cluster.local/ns/ns/sa/api.reader"]

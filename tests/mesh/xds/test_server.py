@@ -14,6 +14,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.rpc import status_pb2
 
 from osm_mesh.certs import CertificateAuthority
+from osm_mesh.errors import InvalidInput
 from osm_mesh.xds.cache import CLUSTER, LISTENER, SnapshotCache
 from osm_mesh.xds.server import AdsServer, NodeId, ServerTLS
 
@@ -72,11 +73,11 @@ def clusters(*names: str) -> dict:
 
 
 def test_node_id_parsing():
-    node = NodeId.parse(NODE)
+    node = NodeId.parse(NODE, "cluster.local")
     assert (node.proxy_uuid, node.service_account, node.namespace) == ("uuid-1", "web", "shop")
     assert node.spiffe_id == "spiffe://cluster.local/ns/shop/sa/web"
     with pytest.raises(Exception, match="malformed node id"):
-        NodeId.parse("just-a-name")
+        NodeId.parse("just-a-name.cluster.local", "cluster.local")
 
 
 def test_ack_nack_and_push_on_change(server, ca):
@@ -165,3 +166,20 @@ def test_certificate_from_another_ca_is_refused(server, ca):
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         client.close()
+
+
+def test_node_id_with_dots_in_service_account_and_trust_domain():
+    node = NodeId.parse("u-1.sidecar.api.reader.v2.shop.mesh.example.com", "mesh.example.com")
+    assert (node.proxy_uuid, node.kind) == ("u-1", "sidecar")
+    assert (node.service_account, node.namespace) == ("api.reader.v2", "shop")
+    assert node.spiffe_id == "spiffe://mesh.example.com/ns/shop/sa/api.reader.v2"
+    assert str(node) == "u-1.sidecar.api.reader.v2.shop.mesh.example.com"
+    for bad, why in [
+        ("u-1.sidecar.web.shop.other.domain", "not in trust domain"),
+        ("u-1.sidecar.shop.cluster.local", "ServiceAccount name must not be empty"),
+        ("U_1.sidecar.web.shop.cluster.local", "proxy UUID"),
+        ("u-1.sidecar.Web.shop.cluster.local", "ServiceAccount name must consist"),
+        ("x" * 2000 + ".cluster.local", "longer than 1024"),
+    ]:
+        with pytest.raises(InvalidInput, match=why):
+            NodeId.parse(bad, "cluster.local")
