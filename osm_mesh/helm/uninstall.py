@@ -12,7 +12,7 @@ from osm_mesh import labels
 from osm_mesh.errors import NotFound
 from osm_mesh.helm.client import HelmClient
 from osm_mesh.helm.lifecycle import NoProgress, Progress, validate_mesh_name, validate_namespace
-from osm_mesh.helm.location import crd_names, load_chart
+from osm_mesh.helm.location import ChartInfo, crd_names, load_chart
 
 if TYPE_CHECKING:  # kubernetes is imported only when a cluster is used
     from osm_mesh.kube.client import Kube
@@ -74,6 +74,61 @@ async def find_meshes(kube: Kube, helm: HelmClient, namespace: str) -> list[Mesh
     return sorted(found.values(), key=lambda m: (m.namespace, m.name))
 
 
+@dataclass
+class Selection:
+    """Which meshes an uninstall acts on (``targets``) and under which name ``-a`` cleans up."""
+
+    found: list[MeshRef]
+    targets: list[MeshRef]
+    mesh_for_cleanup: str
+    nothing_to_do: bool = False
+
+
+async def select_targets(
+    kube: Kube, helm: HelmClient, options: UninstallOptions, chart: ChartInfo | None
+) -> Selection:
+    """The meshes ``options`` names; NotFound when a named (or any) mesh is missing."""
+    found = await find_meshes(kube, helm, options.namespace)
+    in_namespace = [m for m in found if m.namespace == options.namespace]
+    if options.mesh_name:
+        targets = [m for m in in_namespace if m.name == options.mesh_name]
+    else:
+        targets = in_namespace
+    # -a with no mesh left still cleans up after the default mesh name (a second run of an
+    # interrupted uninstall, or one without -a first).
+    mesh_for_cleanup = options.mesh_name or (
+        targets[0].name if len(targets) == 1 else labels.DEFAULT_MESH_NAME
+    )
+    if targets:
+        return Selection(found, targets, mesh_for_cleanup)
+    leftovers: list[str] = []
+    if options.delete_cluster_wide and chart is not None:
+        from osm_mesh.kube.uninstall import leftovers as find_leftovers
+
+        leftovers = find_leftovers(
+            kube, mesh_for_cleanup, options.namespace, options.ca_bundle_secret_name,
+            crd_names(chart) if not found else [],
+        )  # fmt: skip
+    if leftovers:
+        # No release left, but -a has cluster-wide resources to remove.
+        targets = [MeshRef(mesh_for_cleanup, options.namespace, source=LEFTOVERS)]
+        return Selection(found, targets, mesh_for_cleanup)
+    if found:
+        elsewhere = "Meshes found: " + ", ".join(
+            f"[{m.name}] in namespace [{m.namespace}]" for m in found
+        )
+        if options.mesh_name:
+            raise NotFound(
+                f"Did not find mesh [{options.mesh_name}] in namespace [{options.namespace}]",
+                hint=elsewhere,
+            )
+        raise NotFound(
+            f"No OSM control planes found in namespace [{options.namespace}]",
+            hint=elsewhere + "; pass --osm-namespace",
+        )
+    return Selection(found, [], mesh_for_cleanup, nothing_to_do=True)
+
+
 async def uninstall(
     kube: Kube,
     helm: HelmClient,
@@ -87,46 +142,12 @@ async def uninstall(
     validate_namespace(options.namespace)
     chart = load_chart(options.chart_path) if options.delete_cluster_wide else None
     await helm.check()
-    result = UninstallResult(meshes_found=await find_meshes(kube, helm, options.namespace))
-    in_namespace = [m for m in result.meshes_found if m.namespace == options.namespace]
-    if options.mesh_name:
-        targets = [m for m in in_namespace if m.name == options.mesh_name]
-    else:
-        targets = in_namespace
-    # -a with no mesh left still cleans up after the default mesh name (a second run of an
-    # interrupted uninstall, or one without -a first).
-    mesh_for_cleanup = options.mesh_name or (
-        targets[0].name if len(targets) == 1 else labels.DEFAULT_MESH_NAME
-    )
-
-    if not targets:
-        leftovers: list[str] = []
-        if options.delete_cluster_wide and chart is not None:
-            from osm_mesh.kube.uninstall import leftovers as find_leftovers
-
-            leftovers = find_leftovers(
-                kube, mesh_for_cleanup, options.namespace, options.ca_bundle_secret_name,
-                crd_names(chart) if not result.meshes_found else [],
-            )  # fmt: skip
-        if not leftovers:
-            if result.meshes_found:
-                elsewhere = "Meshes found: " + ", ".join(
-                    f"[{m.name}] in namespace [{m.namespace}]" for m in result.meshes_found
-                )
-                if options.mesh_name:
-                    raise NotFound(
-                        f"Did not find mesh [{options.mesh_name}] in namespace "
-                        f"[{options.namespace}]",
-                        hint=elsewhere,
-                    )
-                raise NotFound(
-                    f"No OSM control planes found in namespace [{options.namespace}]",
-                    hint=elsewhere + "; pass --osm-namespace",
-                )
-            result.nothing_to_do = True
-            return result
-        # No release left, but -a has cluster-wide resources to remove.
-        targets = [MeshRef(mesh_for_cleanup, options.namespace, source=LEFTOVERS)]
+    selection = await select_targets(kube, helm, options, chart)
+    result = UninstallResult(meshes_found=selection.found)
+    if selection.nothing_to_do:
+        result.nothing_to_do = True
+        return result
+    targets, mesh_for_cleanup = selection.targets, selection.mesh_for_cleanup
     for mesh in targets:
         if not confirm(mesh, result.meshes_found):
             result.declined.append(mesh)

@@ -109,19 +109,32 @@ def leftovers(
     kube: Kube, mesh_name: str, namespace: str, ca_secret_name: str, crd_names: Iterable[str]
 ) -> list[str]:
     """What ``delete_cluster_wide`` would delete now (to say "nothing to do" honestly)."""
+    return [
+        f"{kind} {ns + '/' if ns else ''}{name}"
+        for kind, ns, name in leftover_objects(
+            kube, mesh_name, namespace, ca_secret_name, crd_names
+        )
+    ]
+
+
+def leftover_objects(
+    kube: Kube, mesh_name: str, namespace: str, ca_secret_name: str, crd_names: Iterable[str]
+) -> list[tuple[str, str, str]]:
+    """(kind, namespace or "", name) of each object ``delete_cluster_wide`` would delete."""
     from kubernetes.client.exceptions import ApiException
 
-    found: list[str] = []
+    found: list[tuple[str, str, str]] = []
     admission = kube.admission
+    mutating = "MutatingWebhookConfiguration"
     for name in _names(
         admission.list_mutating_webhook_configuration(
             label_selector=webhook_selector(mesh_name, labels.INJECTOR_NAME)
         )
     ):
-        found.append(f"MutatingWebhookConfiguration {name}")
+        found.append((mutating, "", name))
     try:
         admission.read_mutating_webhook_configuration(injector_webhook_name(mesh_name))
-        entry = f"MutatingWebhookConfiguration {injector_webhook_name(mesh_name)}"
+        entry = (mutating, "", injector_webhook_name(mesh_name))
         if entry not in found:
             found.append(entry)
     except ApiException as exc:
@@ -132,17 +145,17 @@ def leftovers(
             label_selector=webhook_selector(mesh_name, labels.CONTROLLER_NAME)
         )
     ):
-        found.append(f"ValidatingWebhookConfiguration {name}")
+        found.append(("ValidatingWebhookConfiguration", "", name))
     try:
         kube.core.read_namespaced_secret(ca_secret_name, namespace)
-        found.append(f"Secret {namespace}/{ca_secret_name}")
+        found.append(("Secret", namespace, ca_secret_name))
     except ApiException as exc:
         if not _not_found(exc):
             raise
     for name in crd_names:
         try:
             kube.apiextensions.read_custom_resource_definition(name)
-            found.append(f"CustomResourceDefinition {name}")
+            found.append(("CustomResourceDefinition", "", name))
         except ApiException as exc:
             if not _not_found(exc):
                 raise

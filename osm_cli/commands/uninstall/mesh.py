@@ -12,11 +12,12 @@ import typer
 
 from osm_cli.commands._helm import helm_client, run_with_progress
 from osm_cli.context import app_context
-from osm_cli.output import Table
+from osm_cli.output import OutputFormat, OutputOption, Table, emit
 
 if TYPE_CHECKING:
     from osm_cli.context import AppContext
     from osm_mesh.helm.uninstall import MeshRef
+    from osm_mesh.helm.uninstall_plan import UninstallPlan
 
 PROMPT = "Uninstall OSM [mesh name: {mesh}] in namespace [{namespace}] and/or OSM resources?"
 TRIES = 3
@@ -47,6 +48,15 @@ def uninstall_mesh(
         str, typer.Option("--ca-bundle-secret-name", help="CA Secret deleted by -a")
     ] = "osm-ca-bundle",
     timeout: Annotated[str, typer.Option("--timeout", help="Helm uninstall timeout")] = "5m",
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="List every object the uninstall would delete or keep, and the sidecars that "
+            "stay in running pods; change nothing",
+        ),
+    ] = False,
+    output: OutputOption = OutputFormat.table,
 ) -> None:
     from osm_mesh.helm import lifecycle, uninstall
 
@@ -60,6 +70,17 @@ def uninstall_mesh(
         ca_bundle_secret_name=ca_bundle_secret_name,
         timeout_s=lifecycle.parse_duration(timeout),
     )
+    if dry_run:
+        from osm_mesh.helm.uninstall_plan import plan_uninstall
+
+        plan = run_with_progress(
+            app_ctx,
+            lambda _progress: plan_uninstall(app_ctx.kube, helm_client(app_ctx), options),
+        )
+        _show_plan(app_ctx, plan, output)
+        return
+    if output is not OutputFormat.table:
+        raise typer.BadParameter("-o json|yaml needs --dry-run", param_hint="'--output'")
     shown: list[bool] = []
 
     def confirm(mesh: MeshRef, found: list[MeshRef]) -> bool:
@@ -106,6 +127,32 @@ def uninstall_mesh(
         )
     if result.namespace_deleted:
         app_ctx.out(f"OSM namespace [{namespace}] deleted successfully")
+
+
+def _show_plan(app_ctx: AppContext, plan: UninstallPlan, output: OutputFormat) -> None:
+    if output is not OutputFormat.table:
+        emit(app_ctx, output, plan.as_dict())
+        return
+    if plan.nothing_to_do:
+        app_ctx.out("No OSM control planes found: nothing would be deleted")
+        return
+    meshes = ", ".join(f"[{m.name}] in namespace [{m.namespace}]" for m in plan.meshes)
+    app_ctx.info(f"Dry run: uninstalling mesh {meshes} would do this; nothing was changed.")
+    rows = [(o.action, o.kind, o.namespace or "-", o.name, o.reason) for o in plan.objects]
+    tables = [Table(("ACTION", "KIND", "NAMESPACE", "NAME", "WHY"), rows)]
+    app_ctx.out(tables[0].render())
+    if plan.sidecars:
+        app_ctx.out()
+        app_ctx.out(
+            f"{len(plan.sidecars)} running pod(s) keep their Envoy sidecar (last configuration, "
+            "certificates until they expire) until restarted:"
+        )
+        rows = [(s.namespace, s.pod, s.mesh, s.phase) for s in plan.sidecars]
+        app_ctx.out(Table(("NAMESPACE", "POD", "MESH", "PHASE"), rows).render())
+        app_ctx.info(
+            "To remove them: `osm namespace remove NS` for each namespace, then restart its "
+            "workloads (kubectl rollout restart deployment -n NS)"
+        )
 
 
 def _show_meshes(app_ctx: AppContext, meshes: list[MeshRef]) -> None:
