@@ -137,19 +137,21 @@ async def plan_uninstall(kube: Kube, helm: HelmClient, options: UninstallOptions
 
 
 async def _release_objects(kube: Kube, helm: HelmClient, mesh: MeshRef) -> set[PlannedObject]:
+    from osm_mesh.kube.meshes import name_of
+
     release = await helm.status(mesh.name, mesh.namespace)
     found: set[PlannedObject] = set()
     if release is None:
         return found
     why = f"Helm release {mesh.name}"
     for doc in parse_manifests(release.manifest):
-        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        meta: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
         kind, name = str(doc.get("kind") or ""), str(meta.get("name") or "")
         if not kind or not name:
             continue
         namespace = "" if kind in CLUSTER_SCOPED else str(meta.get("namespace") or mesh.namespace)
-        annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else {}
-        if annotations.get(KEEP_POLICY_ANNOTATION) == "keep":
+        annotations = meta.get("annotations")
+        if isinstance(annotations, dict) and annotations.get(KEEP_POLICY_ANNOTATION) == "keep":
             found.add(PlannedObject("keep", kind, namespace, name, f"{why}, resource-policy keep"))
         else:
             found.add(PlannedObject("delete", kind, namespace, name, why))
@@ -157,11 +159,10 @@ async def _release_objects(kube: Kube, helm: HelmClient, mesh: MeshRef) -> set[P
     history = kube.core.list_namespaced_secret(
         mesh.namespace, label_selector=f"owner=helm,name={mesh.name}"
     )
+    secret: Any
     for secret in history.items or []:
         found.add(
-            PlannedObject(
-                "delete", "Secret", mesh.namespace, str(secret.metadata.name), f"{why} history"
-            )
+            PlannedObject("delete", "Secret", mesh.namespace, name_of(secret), f"{why} history")
         )
     return found
 
@@ -196,7 +197,7 @@ def _cluster_wide(
 
 def staying_sidecars(kube: Kube, meshes: set[str]) -> list[StayingSidecar]:
     """Pods with an injected sidecar in the namespaces ``meshes`` monitor."""
-    from osm_mesh.kube.meshes import monitored_namespaces
+    from osm_mesh.kube.meshes import monitored_namespaces, name_of
 
     by_mesh = monitored_namespaces(kube)
     mesh_of = {ns: mesh for mesh, names in by_mesh.items() if mesh in meshes for ns in names}
@@ -204,6 +205,7 @@ def staying_sidecars(kube: Kube, meshes: set[str]) -> list[StayingSidecar]:
         return []
     pods = kube.core.list_pod_for_all_namespaces(label_selector=labels.PROXY_UUID_LABEL)
     found = []
+    pod: Any
     for pod in pods.items or []:
         namespace = str(pod.metadata.namespace)
         if namespace not in mesh_of:
@@ -211,5 +213,5 @@ def staying_sidecars(kube: Kube, meshes: set[str]) -> list[StayingSidecar]:
         phase = str((pod.status.phase if pod.status else None) or "Unknown")
         if phase in ("Succeeded", "Failed"):
             continue
-        found.append(StayingSidecar(namespace, str(pod.metadata.name), mesh_of[namespace], phase))
+        found.append(StayingSidecar(namespace, name_of(pod), mesh_of[namespace], phase))
     return sorted(found)

@@ -139,16 +139,15 @@ def _show_plan(app_ctx: AppContext, plan: UninstallPlan, output: OutputFormat) -
     meshes = ", ".join(f"[{m.name}] in namespace [{m.namespace}]" for m in plan.meshes)
     app_ctx.info(f"Dry run: uninstalling mesh {meshes} would do this; nothing was changed.")
     rows = [(o.action, o.kind, o.namespace or "-", o.name, o.reason) for o in plan.objects]
-    tables = [Table(("ACTION", "KIND", "NAMESPACE", "NAME", "WHY"), rows)]
-    app_ctx.out(tables[0].render())
+    app_ctx.out(Table(("ACTION", "KIND", "NAMESPACE", "NAME", "WHY"), rows).render())
     if plan.sidecars:
         app_ctx.out()
         app_ctx.out(
             f"{len(plan.sidecars)} running pod(s) keep their Envoy sidecar (last configuration, "
             "certificates until they expire) until restarted:"
         )
-        rows = [(s.namespace, s.pod, s.mesh, s.phase) for s in plan.sidecars]
-        app_ctx.out(Table(("NAMESPACE", "POD", "MESH", "PHASE"), rows).render())
+        pods = [(s.namespace, s.pod, s.mesh, s.phase) for s in plan.sidecars]
+        app_ctx.out(Table(("NAMESPACE", "POD", "MESH", "PHASE"), pods).render())
         app_ctx.info(
             "To remove them: `osm namespace remove NS` for each namespace, then restart its "
             "workloads (kubectl rollout restart deployment -n NS)"

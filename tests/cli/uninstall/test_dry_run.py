@@ -59,7 +59,15 @@ def test_dry_run_lists_release_leftovers_and_sidecars_without_writing(
     assert "nothing was changed" in result.stderr
     rows = _rows(result.stdout)
     assert rows[0] == ["ACTION", "KIND", "NAMESPACE", "NAME", "WHY"]
-    assert ["delete", "Deployment", "osm-system", "osm-controller", "Helm", "release", "osm"] in rows
+    assert [
+        "delete",
+        "Deployment",
+        "osm-system",
+        "osm-controller",
+        "Helm",
+        "release",
+        "osm",
+    ] in rows
     assert ["delete", "Deployment", "osm-system", "osm-injector", "Helm", "release", "osm"] in rows
     assert any(r[:3] == ["delete", "Secret", "osm-system"] and r[3].startswith("sh.helm.release")
                for r in rows)  # fmt: skip
@@ -128,7 +136,9 @@ def test_dry_run_refuses_what_the_real_run_refuses(osm, kube_emulator, kubeconfi
     seed_controller(kube_emulator, "osm", "osm-system")
     env = helm_path_env()
     missing = osm(
-        ["uninstall", "mesh", "--dry-run", "--mesh-name", "nope"], kubeconfig=kubeconfig, environ=env
+        ["uninstall", "mesh", "--dry-run", "--mesh-name", "nope"],
+        kubeconfig=kubeconfig,
+        environ=env,
     )
     assert missing.exit_code == 1
     assert missing.stderr.startswith("Error: Did not find mesh [nope] in namespace [osm-system]")
