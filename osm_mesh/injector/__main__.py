@@ -12,6 +12,8 @@ from osm_mesh.controller.runtime import common_arguments, connect, run, setup_lo
 
 
 def _host_port(text: str) -> str:
+    if text == "":  # the default (argparse passes string defaults through ``type``)
+        return text
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise argparse.ArgumentTypeError(

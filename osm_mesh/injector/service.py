@@ -23,6 +23,7 @@ from osm_mesh import labels
 from osm_mesh.certs.ca import CertificateAuthority, IssuedCert
 from osm_mesh.controller.ca import wait_for_ca
 from osm_mesh.controller.http import HttpServer, Reply, load_certificate, server_tls_context
+from osm_mesh.controller.http_limits import Limits, MiB, RateLimit
 from osm_mesh.controller.metrics import Metrics
 from osm_mesh.injector.patch import InjectorSettings
 from osm_mesh.injector.webhook import (
@@ -34,6 +35,23 @@ from osm_mesh.injector.webhook import (
 log = logging.getLogger("osm_mesh.injector")
 
 WEBHOOK_CERT_VALIDITY = dt.timedelta(days=365)
+# The API server refuses request bodies over 3 MiB, so no pod it admits makes a larger
+# AdmissionReview than this. Two such bodies may be in flight at once (many small ones), two
+# reviews parsed at once (JSON parsing multiplies memory; see webhook.MAX_JSON_TOKENS).
+WEBHOOK_MAX_BODY = 4 * MiB
+
+
+def webhook_limits(per_second: float = 20.0, burst: int = 40) -> Limits:
+    """The webhook's bounds. The rate is per client address: the API server's own pod
+    creations (kube-controller-manager sends at most ~20/s by default) fit; a pod calling
+    the webhook directly gets 429 after ``burst`` (see docs/security.md)."""
+    return Limits(
+        max_body=WEBHOOK_MAX_BODY,
+        body_budget=2 * WEBHOOK_MAX_BODY,
+        max_connections=64,
+        max_handlers=2,
+        rate=RateLimit(per_second=per_second, burst=burst) if per_second > 0 else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,7 @@ class InjectorServiceSettings:
     cert_renew_at: float = 0.7
     # Register the MutatingWebhookConfiguration (off only for tests of the server alone).
     register: bool = True
+    webhook_limits: Limits = field(default_factory=webhook_limits)
 
     @property
     def webhook_name(self) -> str:
@@ -136,6 +155,7 @@ class InjectorService:
             port=s.webhook_port,
             tls=self._tls,
             name="injector-webhook",
+            limits=s.webhook_limits,
         ).start()
         self._renewer = threading.Thread(target=self._renew_loop, name="webhook-cert", daemon=True)
         self._renewer.start()

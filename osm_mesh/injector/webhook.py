@@ -51,6 +51,16 @@ WEBHOOK_NAME = "osm-inject.openservicemesh.io"
 # certificates come over SDS and rotate); the control plane uses the same validity.
 BOOTSTRAP_CERT_VALIDITY = dt.timedelta(days=365)
 CONFIG_TTL_S = 5.0
+# Parsed JSON costs up to ~80 bytes per value whatever the body's size: a 4 MiB body of
+# ``[{},{},...]`` becomes ~100 MiB of dicts. The structural characters ``{[,:`` bound the
+# number of values from above and are counted before parsing. A pod's review has a few
+# hundred; 100,000 keeps one parse under ~8 MiB.
+MAX_JSON_TOKENS = 100_000
+
+
+def json_tokens(body: bytes) -> int:
+    """An upper bound on the JSON values (and keys) in ``body``, without parsing it."""
+    return sum(body.count(c) for c in (b"{", b"[", b",", b":"))
 
 
 @dataclass
@@ -202,6 +212,8 @@ class Injector:
 
     def review(self, body: bytes) -> Reply:
         """The HTTP side: parse an AdmissionReview, answer one (or 400 for garbage)."""
+        if json_tokens(body) > MAX_JSON_TOKENS:
+            return Reply.text(f"the body has more than {MAX_JSON_TOKENS} JSON values\n", 413)
         try:
             review = json.loads(body)
         except ValueError:
