@@ -11,6 +11,7 @@ from osm_mesh import labels
 from osm_mesh.catalog.loader import Document
 from osm_mesh.catalog.model import Catalog, FrozenMap, Identity, Pod, Service, ServicePort
 from osm_mesh.catalog.shape import as_dict, as_list, dig
+from osm_mesh.smi import codes
 from osm_mesh.smi.meshconfig import CONFIG_GROUP, parse_mesh_config
 from osm_mesh.smi.model import (
     HTTPRouteGroup,
@@ -256,6 +257,7 @@ def _with_place(problems: list[Problem], doc: Document) -> list[Problem]:
             p.hint,
             p.file or doc.file,
             p.line if p.line is not None else doc.line,
+            p.code,
         )
         for p in problems
     ]
@@ -283,6 +285,7 @@ def _add(acc: _Acc, doc: Document, pod_ip: PodIpHook | None, synthesize: bool) -
                         "remove or rename the duplicate",
                         doc.file,
                         doc.line,
+                        codes.DUPLICATE_OBJECT.id,
                     )
                 )
             acc.smi[key] = parsed
@@ -304,6 +307,7 @@ def _add(acc: _Acc, doc: Document, pod_ip: PodIpHook | None, synthesize: bool) -
                     "set metadata.name",
                     doc.file,
                     doc.line,
+                    codes.INVALID_NAME.id,
                 )
             )
         return

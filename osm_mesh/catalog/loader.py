@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from osm_mesh.smi import codes
 from osm_mesh.smi.model import Problem
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -49,6 +50,7 @@ def manifest_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Proble
                         "no .yaml/.yml/.json files in directory",
                         "point -f at manifest files",
                         file=str(path),
+                        code=codes.NO_OBJECTS.id,
                     )
                 )
             files.extend(found)
@@ -57,7 +59,13 @@ def manifest_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Proble
         else:
             problems.append(
                 Problem(
-                    "error", None, "", "no such file or directory", "check the path", file=str(path)
+                    "error",
+                    None,
+                    "",
+                    "no such file or directory",
+                    "check the path",
+                    file=str(path),
+                    code=codes.FILE_NOT_FOUND.id,
                 )
             )
     return files, problems
@@ -90,6 +98,7 @@ def parse_documents(text: str, file: str = "") -> tuple[list[Document], list[Pro
                 "fix the syntax (indentation, quoting, ':' after keys)",
                 file=file,
                 line=line,
+                code=codes.INVALID_YAML.id,
             )
         )
     finally:
@@ -112,6 +121,7 @@ def _collect(
                 "each document needs apiVersion, kind and metadata",
                 file=file,
                 line=line,
+                code=codes.NOT_AN_OBJECT.id,
             )
         )
         return
@@ -132,6 +142,7 @@ def _collect(
                 "every Kubernetes object needs apiVersion and kind",
                 file=file,
                 line=line,
+                code=codes.NOT_AN_OBJECT.id,
             )
         )
         return
@@ -147,7 +158,14 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             result.problems.append(
-                Problem("error", None, "", f"cannot read: {exc}", file=str(path))
+                Problem(
+                    "error",
+                    None,
+                    "",
+                    f"cannot read: {exc}",
+                    file=str(path),
+                    code=codes.FILE_UNREADABLE.id,
+                )
             )
             continue
         docs, problems = parse_documents(text, str(path))
@@ -160,6 +178,7 @@ def load_paths(paths: Iterable[str | Path]) -> LoadResult:
                     "no Kubernetes objects in this file",
                     "remove the file or add the objects it should hold",
                     file=str(path),
+                    code=codes.NO_OBJECTS.id,
                 )
             )
         result.documents.extend(docs)

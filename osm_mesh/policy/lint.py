@@ -31,9 +31,11 @@ class Finding:
     field: str
     message: str
     hint: str = ""
+    code: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "code": self.code,
             "severity": self.severity,
             "file": self.file,
             "line": self.line,
@@ -79,6 +81,7 @@ def finding_from(problem: Problem) -> Finding:
         problem.field,
         problem.message,
         problem.hint,
+        problem.code,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from osm_mesh.catalog.loader import Document
 from osm_mesh.catalog.model import Catalog, Identity
 from osm_mesh.catalog.source import object_key
+from osm_mesh.smi.codes import Code
 from osm_mesh.smi.model import ObjectRef, Problem
 
 
@@ -37,9 +38,11 @@ class Out:
         self.docs = docs
         self.problems: list[Problem] = []
 
-    def add(self, severity: Any, ref: ObjectRef, field: str, message: str, hint: str) -> None:
+    def add(
+        self, code: Code, severity: Any, ref: ObjectRef, field: str, message: str, hint: str
+    ) -> None:
         file, line = self.docs.where(ref)
-        self.problems.append(Problem(severity, ref, field, message, hint, file, line))
+        self.problems.append(Problem(severity, ref, field, message, hint, file, line, code.id))
 
 
 class Context:

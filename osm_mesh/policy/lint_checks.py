@@ -19,6 +19,7 @@ from osm_mesh.catalog.source import object_key
 from osm_mesh.policy.lint_base import Context, Docs, Out
 from osm_mesh.policy.lint_resilience import resilience_checks
 from osm_mesh.policy.lint_smi import traffic_split_checks, traffic_target_checks
+from osm_mesh.smi import codes
 from osm_mesh.smi.model import ObjectRef, Problem
 
 
@@ -47,6 +48,7 @@ def _duplicates(out: Out, docs: Docs) -> None:
         files = sorted({d.file for d in found})
         if len(files) == 1:
             out.add(
+                codes.DUPLICATE_OBJECT,
                 "error",
                 ref,
                 "metadata.name",
@@ -55,6 +57,7 @@ def _duplicates(out: Out, docs: Docs) -> None:
             )
         else:
             out.add(
+                codes.DUPLICATE_OBJECT,
                 "warning",
                 ref,
                 "metadata.name",
@@ -91,6 +94,7 @@ def _namespaces_and_accounts(out: Out, documents: list[Document], catalog: Catal
         ):
             reported.add(ns)
             out.add(
+                codes.NAMESPACE_NOT_DEFINED,
                 "info",
                 ref,
                 "metadata.namespace",
@@ -105,6 +109,7 @@ def _namespaces_and_accounts(out: Out, documents: list[Document], catalog: Catal
         has_smi = any(t.namespace == name for t in catalog.traffic_targets + catalog.traffic_splits)
         if has_smi and ns_labels.get(labels.IGNORE_LABEL) == labels.IGNORE_LABEL_VALUE:
             out.add(
+                codes.NAMESPACE_IGNORED,
                 "warning",
                 ObjectRef("Namespace", None, name),
                 "metadata.labels",
@@ -114,6 +119,7 @@ def _namespaces_and_accounts(out: Out, documents: list[Document], catalog: Catal
             )
         elif has_smi and labels.MONITORED_BY_LABEL not in ns_labels:
             out.add(
+                codes.NAMESPACE_NOT_IN_MESH,
                 "warning",
                 ObjectRef("Namespace", None, name),
                 "metadata.labels",
@@ -128,6 +134,7 @@ def _workload(out: Out, ref: ObjectRef, obj: dict[str, Any], accounts: set[str] 
     selector = as_dict(dig(obj, "spec", "selector", "matchLabels"))
     if any(tlabels.get(k) != v for k, v in selector.items()):
         out.add(
+            codes.SELECTOR_MISMATCH,
             "error",
             ref,
             "spec.selector.matchLabels",
@@ -137,6 +144,7 @@ def _workload(out: Out, ref: ObjectRef, obj: dict[str, Any], accounts: set[str] 
     sa = dig(obj, "spec", "template", "spec", "serviceAccountName")
     if isinstance(sa, str) and sa and accounts is not None and sa not in accounts | {"default"}:
         out.add(
+            codes.SERVICE_ACCOUNT_NOT_FOUND,
             "warning",
             ref,
             "spec.template.spec.serviceAccountName",
@@ -154,6 +162,7 @@ def _unreferenced_routes(out: Out, catalog: Catalog) -> None:
     for route in routes:
         if (route.namespace, route.ref.kind, route.name) not in used:
             out.add(
+                codes.ROUTE_UNUSED,
                 "info",
                 route.ref,
                 "metadata.name",
@@ -174,6 +183,7 @@ def _service_ports(out: Out, catalog: Catalog) -> None:
                 and all(p.resolve_port(target) is None for p in pods)
             ):
                 out.add(
+                    codes.TARGET_PORT_NOT_FOUND,
                     "warning",
                     ObjectRef("Service", svc.namespace, svc.name),
                     f"spec.ports[{i}].targetPort",

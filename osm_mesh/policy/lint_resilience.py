@@ -11,6 +11,7 @@ from collections import defaultdict
 
 from osm_mesh.catalog.model import Identity, Service
 from osm_mesh.policy.lint_base import Context, Out
+from osm_mesh.smi import codes
 from osm_mesh.smi.model import IdentityRef, ObjectRef
 from osm_mesh.smi.policy_model import UpstreamTrafficSetting
 
@@ -30,6 +31,7 @@ def _service(
     svc = ctx.catalog.service(namespace, name)
     if svc is None and namespace in ctx.ns_with_services:
         out.add(
+            codes.SERVICE_NOT_FOUND,
             "error",
             ref,
             path,
@@ -43,6 +45,7 @@ def _account(out: Out, ctx: Context, ref: ObjectRef, path: str, subject: Identit
     identity = Identity(subject.namespace or "", subject.name)
     if ctx.has_workload(identity) is False:
         out.add(
+            codes.IDENTITY_UNUSED,
             "warning",
             ref,
             path,
@@ -57,6 +60,7 @@ def _upstream_settings(out: Out, ctx: Context) -> dict[tuple[str, str], Upstream
         key = (uts.namespace, uts.service)
         if key in first:
             out.add(
+                codes.POLICY_SETTING_DUPLICATE,
                 "error",
                 uts.ref,
                 "spec.host",
@@ -82,6 +86,7 @@ def _upstream_settings(out: Out, ctx: Context) -> dict[tuple[str, str], Upstream
         )
         if svc is not None and http_only and all(p.protocol in ("tcp", "udp") for p in svc.ports):
             out.add(
+                codes.POLICY_SETTING_INEFFECTIVE,
                 "warning",
                 uts.ref,
                 "spec",
@@ -91,6 +96,7 @@ def _upstream_settings(out: Out, ctx: Context) -> dict[tuple[str, str], Upstream
             )
         if conn is not None and 0 in (conn.max_connections, conn.max_requests):
             out.add(
+                codes.POLICY_SETTING_INEFFECTIVE,
                 "warning",
                 uts.ref,
                 "spec.connectionSettings",
@@ -112,6 +118,7 @@ def _retries(
             key = (retry.source, dest.namespace, dest.name)
             if key in seen:
                 out.add(
+                    codes.POLICY_SETTING_DUPLICATE,
                     "warning",
                     retry.ref,
                     path,
@@ -130,6 +137,7 @@ def _retries(
                 needed = policy.per_try_timeout * (policy.num_retries + 1)
                 if needed > budget:
                     out.add(
+                        codes.POLICY_SETTING_INEFFECTIVE,
                         "warning",
                         retry.ref,
                         "spec.retryPolicy.perTryTimeout",
@@ -141,6 +149,7 @@ def _retries(
                     )
         if policy.num_retries == 0:
             out.add(
+                codes.POLICY_SETTING_INEFFECTIVE,
                 "warning",
                 retry.ref,
                 "spec.retryPolicy.numRetries",
@@ -158,6 +167,7 @@ def _faults(out: Out, ctx: Context) -> None:
         earlier = by_host[(fault.namespace, fault.service)]
         if earlier and not fault.sources:
             out.add(
+                codes.POLICY_SETTING_DUPLICATE,
                 "warning",
                 fault.ref,
                 "spec.host",
@@ -169,6 +179,7 @@ def _faults(out: Out, ctx: Context) -> None:
         percentages = [f.percentage for f in (fault.abort, fault.delay) if f is not None]
         if percentages and all(p == 0 for p in percentages):
             out.add(
+                codes.POLICY_SETTING_INEFFECTIVE,
                 "warning",
                 fault.ref,
                 "spec",
@@ -177,6 +188,7 @@ def _faults(out: Out, ctx: Context) -> None:
             )
         if fault.abort is not None and fault.abort.percentage == 100 and not fault.sources:
             out.add(
+                codes.FAULT_ABORTS_ALL,
                 "info",
                 fault.ref,
                 "spec.abort",

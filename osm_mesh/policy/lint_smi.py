@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from osm_mesh.catalog.model import Identity, Service
 from osm_mesh.policy.lint_base import Context, Out
+from osm_mesh.smi import codes
+from osm_mesh.smi.codes import Code
 from osm_mesh.smi.model import Rule, TrafficSplit, TrafficTarget
 
 
-def _rule_problem(ctx: Context, target: TrafficTarget, rule: Rule) -> tuple[str, str] | None:
+def _rule_problem(ctx: Context, target: TrafficTarget, rule: Rule) -> tuple[Code, str, str] | None:
     c, ns = ctx.catalog, target.namespace
     if rule.kind == "HTTPRouteGroup":
         group = c.http_route_group(ns, rule.name)
@@ -22,11 +24,16 @@ def _rule_problem(ctx: Context, target: TrafficTarget, rule: Rule) -> tuple[str,
                     f"it exists in namespace {', '.join(elsewhere)}, but rules refer to routes "
                     f"in the TrafficTarget's namespace: create it in {ns!r}"
                 )
-            return (f"HTTPRouteGroup {rule.name!r} does not exist in namespace {ns!r}", hint)
+            return (
+                codes.ROUTE_NOT_FOUND,
+                f"HTTPRouteGroup {rule.name!r} does not exist in namespace {ns!r}",
+                hint,
+            )
         missing = [m for m in rule.matches or () if group.match(m) is None]
         if missing:
             names = [m.name for m in group.matches]
             return (
+                codes.ROUTE_MATCH_NOT_FOUND,
                 f"match {', '.join(map(repr, missing))} not found in HTTPRouteGroup {rule.name!r}",
                 "use a match name of the group" + _listing(names),
             )
@@ -34,6 +41,7 @@ def _rule_problem(ctx: Context, target: TrafficTarget, rule: Rule) -> tuple[str,
     lookup = c.tcp_route if rule.kind == "TCPRoute" else c.udp_route
     if lookup(ns, rule.name) is None and not ctx.docs.defined(rule.kind, ns, rule.name):
         return (
+            codes.ROUTE_NOT_FOUND,
             f"{rule.kind} {rule.name!r} does not exist in namespace {ns!r}",
             f"create the {rule.kind} or fix the name",
         )
@@ -49,9 +57,11 @@ def traffic_target_checks(out: Out, ctx: Context, target: TrafficTarget) -> None
     for i, rule in enumerate(target.rules):
         problem = _rule_problem(ctx, target, rule)
         if problem:
-            out.add("error", ref, f"spec.rules[{i}]", *problem)
+            code, message, hint = problem
+            out.add(code, "error", ref, f"spec.rules[{i}]", message, hint)
     if target.destination.namespace is None:
         out.add(
+            codes.DESTINATION_NAMESPACE_MISSING,
             "warning",
             ref,
             "spec.destination.namespace",
@@ -62,6 +72,7 @@ def traffic_target_checks(out: Out, ctx: Context, target: TrafficTarget) -> None
     dest = Identity(target.namespace, target.destination.name)
     if ctx.has_workload(dest) is False:
         out.add(
+            codes.IDENTITY_UNUSED,
             "warning",
             ref,
             "spec.destination.name",
@@ -71,6 +82,7 @@ def traffic_target_checks(out: Out, ctx: Context, target: TrafficTarget) -> None
     for i, src in enumerate(target.sources):
         if src.namespace and ctx.has_workload(Identity(src.namespace, src.name)) is False:
             out.add(
+                codes.IDENTITY_UNUSED,
                 "warning",
                 ref,
                 f"spec.sources[{i}]",
@@ -81,6 +93,7 @@ def traffic_target_checks(out: Out, ctx: Context, target: TrafficTarget) -> None
     services = ctx.catalog.services_of_identity(dest)
     if not services and ctx.catalog.pods_of_identity(dest):
         out.add(
+            codes.DESTINATION_WITHOUT_SERVICE,
             "warning",
             ref,
             "spec.destination.name",
@@ -91,6 +104,7 @@ def traffic_target_checks(out: Out, ctx: Context, target: TrafficTarget) -> None
     kinds = {r.kind for r in target.rules}
     if protocols and kinds == {"TCPRoute"} and not protocols & {"tcp"}:
         out.add(
+            codes.RULE_PROTOCOL_MISMATCH,
             "warning",
             ref,
             "spec.rules",
@@ -100,6 +114,7 @@ def traffic_target_checks(out: Out, ctx: Context, target: TrafficTarget) -> None
         )
     if protocols and kinds == {"HTTPRouteGroup"} and not protocols & {"http", "grpc"}:
         out.add(
+            codes.RULE_PROTOCOL_MISMATCH,
             "warning",
             ref,
             "spec.rules",
@@ -115,6 +130,7 @@ def traffic_split_checks(
     c, ref, ns = ctx.catalog, split.ref, split.namespace
     if (ns, split.service) in seen_roots:
         out.add(
+            codes.SPLIT_ROOT_DUPLICATE,
             "warning",
             ref,
             "spec.service",
@@ -127,6 +143,7 @@ def traffic_split_checks(
     root = c.service(ns, split.service)
     if root is None and checkable:
         out.add(
+            codes.SPLIT_ROOT_NOT_FOUND,
             "error",
             ref,
             "spec.service",
@@ -136,6 +153,7 @@ def traffic_split_checks(
     elif root is not None and not c.pods_of_service(root):
         selector = ",".join(f"{k}={v}" for k, v in root.selector.items()) or "<none>"
         out.add(
+            codes.SPLIT_ROOT_SELECTS_NO_POD,
             "warning",
             ref,
             "spec.service",
@@ -152,6 +170,7 @@ def traffic_split_checks(
             "HTTPRouteGroup", ns, match.name
         ):
             out.add(
+                codes.ROUTE_NOT_FOUND,
                 "error",
                 ref,
                 f"spec.matches[{i}]",
@@ -174,6 +193,7 @@ def _backend(
     if svc is None:
         if checkable:
             out.add(
+                codes.SPLIT_BACKEND_NOT_FOUND,
                 "error",
                 ref,
                 path,
@@ -183,6 +203,7 @@ def _backend(
         return
     if name == split.service:
         out.add(
+            codes.SPLIT_ROOT_IS_BACKEND,
             "warning",
             ref,
             path,
@@ -192,6 +213,7 @@ def _backend(
         return
     if c.traffic_splits_of(svc):
         out.add(
+            codes.SPLIT_NESTED,
             "warning",
             ref,
             path,
@@ -200,6 +222,7 @@ def _backend(
         )
     if not c.pods_of_service(svc):
         out.add(
+            codes.SPLIT_BACKEND_SELECTS_NO_POD,
             "warning",
             ref,
             path,
@@ -211,6 +234,7 @@ def _backend(
         missing = [p.port for p in root.ports if svc.port(p.port) is None]
         if missing:
             out.add(
+                codes.SPLIT_BACKEND_PORT_MISMATCH,
                 "warning",
                 ref,
                 path,
@@ -223,6 +247,7 @@ def _backend(
         for identity in sorted({p.identity for p in c.pods_of_service(svc)}):
             if not c.traffic_targets_to(identity):
                 out.add(
+                    codes.SPLIT_BACKEND_NOT_ALLOWED,
                     "warning",
                     ref,
                     path,

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from osm_mesh.smi import codes
+from osm_mesh.smi.codes import Code
 from osm_mesh.smi.model import (
     ObjectRef,
     Problem,
@@ -18,11 +20,18 @@ class Ctx:
     ref: ObjectRef
     problems: list[Problem] = field(default_factory=list)
 
-    def error(self, path: str, message: str, hint: str = "") -> None:
-        self.problems.append(Problem("error", self.ref, path, message, hint))
+    def error(
+        self, path: str, message: str, hint: str = "", code: Code = codes.INVALID_FIELD
+    ) -> None:
+        self.problems.append(Problem("error", self.ref, path, message, hint, code=code.id))
 
-    def warn(self, path: str, message: str, hint: str = "") -> None:
-        self.problems.append(Problem("warning", self.ref, path, message, hint))
+    def warn(
+        self, path: str, message: str, hint: str = "", code: Code = codes.INEFFECTIVE_FIELD
+    ) -> None:
+        self.problems.append(Problem("warning", self.ref, path, message, hint, code=code.id))
+
+    def info(self, path: str, message: str, hint: str, code: Code) -> None:
+        self.problems.append(Problem("info", self.ref, path, message, hint, code=code.id))
 
     @property
     def failed(self) -> bool:
@@ -44,7 +53,7 @@ def object_header(obj: dict[str, Any]) -> tuple[str, str, str, str]:
 def names_valid(ctx: Ctx, name: str, namespace: str) -> bool:
     """Report a missing or invalid metadata.name / metadata.namespace; False when there was one."""
     if not name:
-        ctx.error("metadata.name", "missing name", "set metadata.name")
+        ctx.error("metadata.name", "missing name", "set metadata.name", codes.INVALID_NAME)
         return False
     for path, value, check in (
         ("metadata.name", name, dns1123_subdomain_problem),
@@ -52,7 +61,12 @@ def names_valid(ctx: Ctx, name: str, namespace: str) -> bool:
     ):
         problem = check(value)
         if problem:
-            ctx.error(path, f"invalid name {value!r}: {problem}", "use e.g. 'my-policy'")
+            ctx.error(
+                path,
+                f"invalid name {value!r}: {problem}",
+                "use e.g. 'my-policy'",
+                codes.INVALID_NAME,
+            )
     return not ctx.failed
 
 
@@ -100,6 +114,7 @@ def unknown_keys(ctx: Ctx, data: dict[str, Any], path: str, known: tuple[str, ..
                 f"{path}.{key}" if path else key,
                 "unknown field (ignored by the API server)",
                 "known fields: " + ", ".join(known),
+                codes.UNKNOWN_FIELD,
             )
 
 
@@ -112,7 +127,12 @@ def check_regex(ctx: Ctx, value: str, path: str) -> None:
     try:
         re.compile(value)
     except re.error as exc:
-        ctx.error(path, f"invalid regular expression {value!r}: {exc}", "fix the regex")
+        ctx.error(
+            path,
+            f"invalid regular expression {value!r}: {exc}",
+            "fix the regex",
+            codes.INVALID_REGEX,
+        )
         return
     found = _NOT_RE2.search(value)
     if found:
@@ -121,6 +141,7 @@ def check_regex(ctx: Ctx, value: str, path: str) -> None:
             f"regular expression {value!r} uses {found.group(1)!r}, which Envoy's RE2 engine "
             "does not support (no lookaround, atomic groups or backreferences)",
             "rewrite the regex without it",
+            codes.INVALID_REGEX,
         )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from osm_mesh.smi import codes
+from osm_mesh.smi.codes import Code
 from osm_mesh.smi.model import MeshConfig, ObjectRef, Problem, Tracing
 
 CONFIG_GROUP = "config.openservicemesh.io"
@@ -37,8 +39,8 @@ def parse_mesh_config(obj: dict[str, Any]) -> tuple[MeshConfig | None, list[Prob
     ref = ObjectRef("MeshConfig", meta.get("namespace"), str(meta.get("name") or ""), api_version)
     problems: list[Problem] = []
 
-    def error(path: str, message: str, hint: str = "") -> None:
-        problems.append(Problem("error", ref, path, message, hint))
+    def error(path: str, message: str, hint: str = "", code: Code = codes.INVALID_FIELD) -> None:
+        problems.append(Problem("error", ref, path, message, hint, code=code.id))
 
     supported = [f"{CONFIG_GROUP}/{v}" for v in MESHCONFIG_VERSIONS]
     if api_version not in supported:
@@ -46,6 +48,7 @@ def parse_mesh_config(obj: dict[str, Any]) -> tuple[MeshConfig | None, list[Prob
             "apiVersion",
             f"unknown apiVersion {api_version!r} for MeshConfig",
             "use one of: " + ", ".join(supported),
+            codes.UNKNOWN_API_VERSION,
         )
         return None, problems
     spec = obj.get("spec") or {}

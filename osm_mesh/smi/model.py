@@ -245,6 +245,8 @@ class Problem:
     hint: str = ""
     file: str = ""
     line: int | None = None
+    # A stable code from ``osm_mesh.smi.codes`` ("OSM0310"), shown by lint and analyze.
+    code: str = ""
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}: " if self.file and self.line else ""

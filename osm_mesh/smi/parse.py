@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from osm_mesh.smi import codes
 from osm_mesh.smi.access import traffic_target
 from osm_mesh.smi.fields import Ctx, names_valid, object_header
 from osm_mesh.smi.model import (
@@ -53,18 +54,20 @@ def parse_smi(obj: dict[str, Any]) -> tuple[SmiObject | None, list[Problem]]:
     api_version, kind, name, namespace = object_header(obj)
     ctx = Ctx(ObjectRef(kind, namespace, name or "<unnamed>", api_version))
     if kind == "TrafficMetrics":
-        ctx.problems.append(
-            Problem(
-                "info",
-                ctx.ref,
-                "kind",
-                "TrafficMetrics is served by an aggregated API, not a CRD: not checked",
-                "",
-            )
+        ctx.info(
+            "kind",
+            "TrafficMetrics is served by an aggregated API, not a CRD: not checked",
+            "",
+            codes.NOT_CHECKED,
         )
         return None, ctx.problems
     if kind not in SUPPORTED:
-        ctx.error("kind", f"unsupported SMI kind {kind!r}", "supported: " + ", ".join(SUPPORTED))
+        ctx.error(
+            "kind",
+            f"unsupported SMI kind {kind!r}",
+            "supported: " + ", ".join(SUPPORTED),
+            codes.UNSUPPORTED_KIND,
+        )
         return None, ctx.problems
     version = api_version.partition("/")[2]
     if api_version not in supported_api_versions(kind):
@@ -72,6 +75,7 @@ def parse_smi(obj: dict[str, Any]) -> tuple[SmiObject | None, list[Problem]]:
             "apiVersion",
             f"unknown apiVersion {api_version!r} for {kind}",
             "use one of: " + ", ".join(supported_api_versions(kind)),
+            codes.UNKNOWN_API_VERSION,
         )
         return None, ctx.problems
     if not names_valid(ctx, name, namespace):

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from osm_mesh.smi import codes
 from osm_mesh.smi.fields import (
     Ctx,
     check_regex,
@@ -407,14 +408,11 @@ def parse_policy(obj: dict[str, Any]) -> tuple[PolicyObject | None, list[Problem
     api_version, kind, name, namespace = object_header(obj)
     ctx = Ctx(ObjectRef(kind, namespace, name or "<unnamed>", api_version))
     if kind not in _PARSERS:
-        ctx.problems.append(
-            Problem(
-                "info",
-                ctx.ref,
-                "kind",
-                f"{kind} is not acted on by this mesh (ignored)",
-                "supported policy kinds: " + ", ".join(POLICY_KINDS),
-            )
+        ctx.info(
+            "kind",
+            f"{kind} is not acted on by this mesh (ignored)",
+            "supported policy kinds: " + ", ".join(POLICY_KINDS),
+            codes.NOT_CHECKED,
         )
         return None, ctx.problems
     supported = [f"{POLICY_GROUP}/{v}" for v in POLICY_VERSIONS]
@@ -423,6 +421,7 @@ def parse_policy(obj: dict[str, Any]) -> tuple[PolicyObject | None, list[Problem
             "apiVersion",
             f"unknown apiVersion {api_version!r} for {kind}",
             "use " + ", ".join(supported),
+            codes.UNKNOWN_API_VERSION,
         )
         return None, ctx.problems
     if not names_valid(ctx, name, namespace):

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from osm_cli.commands.policy._findings import render_findings
 from osm_cli.context import app_context
 from osm_cli.output import OutputFormat, OutputOption, emit
 
@@ -28,7 +29,8 @@ def lint(
 
     Offline: no cluster is contacted. Every SMI version is accepted.
 
-    Errors exit 1; warnings and info alone exit 0.
+    Each finding has a stable code (OSM0101...; see docs/policy-codes.md). Errors exit 1;
+    warnings and info alone exit 0.
     """
     from osm_mesh.policy.lint import lint_paths
 
@@ -38,18 +40,7 @@ def lint(
     if output is not OutputFormat.table:
         emit(app_ctx, output, report.to_dict())
     else:
-        lines = []
-        for f in report.findings:
-            where = f"{f.file}:{f.line}" if f.line else f.file
-            subject = " ".join(x for x in (f.object, f.field) if x)
-            lines.append(f"{where}: {f.severity}: {subject + ': ' if subject else ''}{f.message}")
-            if f.hint:
-                lines.append(f"    fix: {f.hint}")
-        s = report.summary()
-        lines.append(
-            f"{s['errors']} error(s), {s['warnings']} warning(s), {s['info']} info "
-            f"in {s['objects']} object(s) from {s['files']} file(s)"
-        )
-        app_ctx.out("\n".join(lines))
+        summary = report.summary()
+        app_ctx.out(render_findings(report.findings, summary, f"from {summary['files']} file(s)"))
     if not report.ok:
         raise typer.Exit(1)

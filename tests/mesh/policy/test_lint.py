@@ -1,7 +1,7 @@
 """Lint: every broken manifest in tests/data/lint/broken yields the finding its header expects.
 
-Each file starts with ``# expect: <severity> <field> <message substring>`` lines (field may be
-empty); add a file to add a case.
+Each file starts with ``# expect: <severity>[<code>] <field> <message substring>`` lines (field
+may be empty); add a file to add a case. The codes are the stable ones of docs/policy-codes.md.
 """
 
 from __future__ import annotations
@@ -16,20 +16,27 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 BROKEN = sorted((DATA / "lint" / "broken").glob("*.yaml"))
 
 
-def expectations(path: Path) -> list[tuple[str, str, str]]:
+def expectations(path: Path) -> list[tuple[str, str, str, str]]:
+    """(severity, code, field, text) per ``# expect:`` line."""
     out = []
     for line in path.read_text().splitlines():
         if line.startswith("# expect: "):
-            severity, field, text = line.removeprefix("# expect: ").split(" ", 2)
-            out.append((severity, field, text))
+            label, field, text = line.removeprefix("# expect: ").split(" ", 2)
+            severity, _, code = label.partition("[")
+            out.append((severity, code.rstrip("]"), field, text))
     return out
 
 
-def found(report: LintReport, severity: str, field: str, text: str) -> list[Finding]:
+def found(
+    report: LintReport, severity: str, field: str, text: str, code: str = ""
+) -> list[Finding]:
     return [
         f
         for f in report.findings
-        if f.severity == severity and f.field == field and text in f.message + " " + f.hint
+        if f.severity == severity
+        and f.field == field
+        and text in f.message + " " + f.hint
+        and (not code or f.code == code)
     ]
 
 
@@ -42,15 +49,16 @@ def test_broken_manifest(path: Path):
     report = lint_paths([path])
     expected = expectations(path)
     assert expected, f"{path.name} has no '# expect:' line"
-    for severity, field, text in expected:
-        hits = found(report, severity, field, text)
-        assert hits, f"no {severity} on {field!r} containing {text!r}: {report.findings}"
+    for severity, code, field, text in expected:
+        assert code, f"{path.name}: '# expect:' without a [code]"
+        hits = found(report, severity, field, text, code)
+        assert hits, f"no {severity}[{code}] on {field!r} containing {text!r}: {report.findings}"
         for hit in hits:
             assert hit.file == str(path)
             assert hit.message and (hit.hint or severity == "info")
     # A case expecting only warnings must not produce errors (no false errors), and the
     # lint fails exactly when an error is expected.
-    expects_error = any(s == "error" for s, _, _ in expected)
+    expects_error = any(s == "error" for s, _, _, _ in expected)
     assert report.ok is not expects_error, report.findings
 
 

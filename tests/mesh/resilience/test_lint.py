@@ -116,39 +116,49 @@ def fault(name="f", host="api", extra="abort: {httpStatus: 503, percentage: 10}"
 
 
 @pytest.mark.parametrize(
-    "policies, severity, field, text",
+    "policies, label, field, text",
     [
-        ([retry(dest="nope")], "error", "spec.destinations[0]", "Service 'nope' does not exist"),
-        ([retry(source="ghost")], "warning", "spec.source", "no workload runs as"),
-        ([retry(num=0)], "warning", "spec.retryPolicy.numRetries", "nothing is retried"),
-        ([retry(per_try="6s", num=2)], "warning", "spec.retryPolicy.perTryTimeout", "18s"),
+        (
+            [retry(dest="nope")],
+            "error[OSM0340]",
+            "spec.destinations[0]",
+            "Service 'nope' does not exist",
+        ),
+        ([retry(source="ghost")], "warning[OSM0313]", "spec.source", "no workload runs as"),
+        ([retry(num=0)], "warning[OSM0342]", "spec.retryPolicy.numRetries", "nothing is retried"),
+        ([retry(per_try="6s", num=2)], "warning[OSM0342]", "spec.retryPolicy.perTryTimeout", "18s"),
         (
             [retry(per_try="1s", num=2), uts(extra="requestTimeout: 2s")],
-            "warning",
+            "warning[OSM0342]",
             "spec.retryPolicy.perTryTimeout",
             "time out after 2s",
         ),
-        ([retry(), retry(name="r2")], "warning", "spec.destinations[0]", "already covers"),
-        ([uts(host="nope")], "error", "spec.host", "Service 'nope' does not exist"),
-        ([uts(), uts(name="u2")], "error", "spec.host", "already targets Service 'api'"),
-        ([uts(host="db")], "warning", "spec", "only TCP ports"),
+        ([retry(), retry(name="r2")], "warning[OSM0341]", "spec.destinations[0]", "already covers"),
+        ([uts(host="nope")], "error[OSM0340]", "spec.host", "Service 'nope' does not exist"),
+        ([uts(), uts(name="u2")], "error[OSM0341]", "spec.host", "already targets Service 'api'"),
+        ([uts(host="db")], "warning[OSM0342]", "spec", "only TCP ports"),
         (
             [uts(extra="connectionSettings: {tcp: {maxConnections: 0}}")],
-            "warning",
+            "warning[OSM0342]",
             "spec.connectionSettings",
             "rejects every request",
         ),
-        ([uts(extra="rateLimit: {local: {}}")], "warning", "spec.rateLimit", "not enforced"),
-        ([uts(host="api.elsewhere")], "error", "spec.host", "not the policy's namespace"),
-        ([fault(host="nope")], "error", "spec.host", "Service 'nope' does not exist"),
+        (
+            [uts(extra="rateLimit: {local: {}}")],
+            "warning[OSM0207]",
+            "spec.rateLimit",
+            "not enforced",
+        ),
+        ([uts(host="api.elsewhere")], "error[OSM0204]", "spec.host", "not the policy's namespace"),
+        ([fault(host="nope")], "error[OSM0340]", "spec.host", "Service 'nope' does not exist"),
         (
             [fault(extra="abort: {httpStatus: 503, percentage: 0}")],
-            "warning",
+            "warning[OSM0342]",
             "spec",
             "injects nothing",
         ),
-        ([fault(extra="abort: {httpStatus: 503}")], "info", "spec.abort", "every client"),
-        ([fault(), fault(name="g")], "warning", "spec.host", "also targets"),
+        ([fault(extra="abort: {httpStatus: 503}")], "info[OSM0343]", "spec.abort", "every client"),
+        ([fault(), fault(name="g")], "warning[OSM0341]", "spec.host", "also targets"),
         (
             [
                 fault(
@@ -156,19 +166,25 @@ def fault(name="f", host="api", extra="abort: {httpStatus: 503, percentage: 10}"
                     "  delay: {fixedDelay: 1s}"
                 )
             ],
-            "warning",
+            "warning[OSM0313]",
             "spec.sources[0]",
             "no workload runs as",
         ),
-        ([fault(extra="delay: {fixedDelay: soon}")], "error", "spec.delay.fixedDelay", "invalid"),
+        (
+            [fault(extra="delay: {fixedDelay: soon}")],
+            "error[OSM0204]",
+            "spec.delay.fixedDelay",
+            "invalid",
+        ),
     ],
 )
-def test_finding(tmp_path, policies, severity, field, text):
+def test_finding(tmp_path, policies, label, field, text):
+    severity, code = label.rstrip("]").split("[")
     report = lint_text(tmp_path, APPS + "---" + "---".join(policies))
     hits = [
         f
         for f in report.findings
-        if f.severity == severity and f.field == field and text in f.message
+        if f.severity == severity and f.code == code and f.field == field and text in f.message
     ]
     assert hits, report.findings
     assert all(h.line and h.hint for h in hits)
@@ -182,5 +198,6 @@ def test_cli_reports_policy_errors_with_file_and_line(osm, tmp_path):
     result = osm(["policy", "lint", "-f", str(path)], kubeconfig="/nonexistent")
     assert result.exit_code == 1
     assert (
-        f"{path}:46: error: FaultInjection/shop/f spec.abort.httpStatus: invalid HTTP status 99"
+        f"{path}:46: error[OSM0204]: FaultInjection/shop/f spec.abort.httpStatus: "
+        "invalid HTTP status 99"
     ) in result.stdout
