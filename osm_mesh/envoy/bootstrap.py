@@ -165,6 +165,26 @@ def loopback_cluster(name: str, port: int) -> dict[str, Any]:
     }
 
 
+# Envoy's HTTP/1 codec removes ``transfer-encoding`` before routing, so a chunked body cannot
+# be matched by a header rule: this filter refuses any request that carries body data.
+NO_BODY_FILTER: dict[str, Any] = {
+    "name": "envoy.filters.http.lua",
+    "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua",
+        "default_source_code": {
+            "inline_string": (
+                "function envoy_on_request(request)\n"
+                "  local body = request:body()\n"
+                "  if body ~= nil and body:length() > 0 then\n"
+                '    request:respond({[":status"] = "400"}, "this port takes no request body\\n")\n'
+                "  end\n"
+                "end\n"
+            )
+        },
+    },
+}
+
+
 def path_listener(
     *,
     name: str,
@@ -177,8 +197,22 @@ def path_listener(
 ) -> dict[str, Any]:
     """A plain-HTTP listener on 0.0.0.0:``port`` forwarding exactly ``path`` to ``cluster``.
 
-    Any other path gets 404, so the port is no way around the mesh's policy.
+    Only ``GET`` and ``HEAD`` without a body pass (what kubelets and Prometheus send);
+    another path or method, or a ``content-length`` header, gets 404; a chunked body 400
+    (``NO_BODY_FILTER``). The port skips mTLS and RBAC, so it must carry nothing an attacker
+    could use to change the app's state.
     """
+    no_body = [{"name": "content-length", "present_match": True, "invert_match": True}]
+    routes = [
+        {
+            "match": {
+                "path": path,
+                "headers": [{"name": ":method", "string_match": {"exact": method}}, *no_body],
+            },
+            "route": {"cluster": cluster},
+        }
+        for method in ("GET", "HEAD")
+    ]
     return {
         "name": name,
         "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
@@ -197,20 +231,19 @@ def path_listener(
                                     {
                                         "name": vhost_name,
                                         "domains": ["*"],
-                                        "routes": [
-                                            {"match": {"path": path}, "route": {"cluster": cluster}}
-                                        ],
+                                        "routes": routes,
                                     }
                                 ],
                             },
                             "http_filters": [
+                                NO_BODY_FILTER,
                                 {
                                     "name": "envoy.filters.http.router",
                                     "typed_config": {
                                         "@type": "type.googleapis.com/"
                                         "envoy.extensions.filters.http.router.v3.Router"
                                     },
-                                }
+                                },
                             ],
                         },
                     }

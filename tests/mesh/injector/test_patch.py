@@ -272,9 +272,15 @@ def test_http_probes_move_to_envoy_probe_listeners():
     listeners = {listener["name"]: listener for listener in config["static_resources"]["listeners"]}
     assert set(listeners) == {"prometheus-listener", "probe-15901", "probe-15902"}
     hcm = listeners["probe-15902"]["filter_chains"][0]["filters"][0]["typed_config"]
-    (route,) = hcm["route_config"]["virtual_hosts"][0]["routes"]
-    # Only the probe's path is forwarded: the listener is not a way around mTLS.
-    assert route == {"match": {"path": "/ready"}, "route": {"cluster": "probe-8080"}}
+    routes = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    # Only GET/HEAD of the probe's path, without a body, are forwarded: the listener is not a
+    # way around mTLS (tests/e2e_envoy/test_probe_listener.py attacks it on a real Envoy).
+    assert [(r["match"]["path"], r["route"]["cluster"]) for r in routes] == [
+        ("/ready", "probe-8080"),
+        ("/ready", "probe-8080"),
+    ]
+    methods = [r["match"]["headers"][0]["string_match"]["exact"] for r in routes]
+    assert methods == ["GET", "HEAD"]
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     assert "transport_socket" not in clusters["probe-8080"]
     assert clusters["probe-8443-tls"]["transport_socket"]["name"] == "envoy.transport_sockets.tls"
