@@ -47,7 +47,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "osm_cli.commands.dashboard", "Port-forward Grafana (or Prometheus, Jaeger) and open it"
     ),
     "proxy": LazyCommand("osm_cli.commands.proxy", "Query an Envoy sidecar's admin interface"),
-    "policy": LazyCommand("osm_cli.commands.policy", "Check and lint SMI traffic policies"),
+    "policy": LazyCommand(
+        "osm_cli.commands.policy", "Check, lint and analyze SMI traffic policies"
+    ),
     "support": LazyCommand("osm_cli.commands.support", "Collect a bug report"),
     "version": LazyCommand("osm_cli.commands.version", "Print client and control-plane versions"),
     "env": LazyCommand("osm_cli.commands.env", "Print the osm CLI's environment"),

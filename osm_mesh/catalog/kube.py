@@ -1,4 +1,5 @@
-"""A one-shot catalog from a live cluster (what ``osm policy check-pods`` needs).
+"""A one-shot catalog from a live cluster (``osm policy check-pods``), and the objects
+``osm policy analyze`` reads.
 
 Lists Pods, Services, ServiceAccounts and the SMI objects of the given namespaces, plus the
 MeshConfig from the control-plane namespace, through the ``kubernetes`` client, and builds
@@ -109,3 +110,56 @@ def catalog_from_cluster(
     if mesh_config is not None:
         objects.append(mesh_config)
     return build_catalog(objects, monitored=namespaces, synthesize_pods=False)
+
+
+def _cluster_custom_objects(
+    kube: Any, group: str, versions: Iterable[str], plural: str
+) -> list[dict[str, Any]]:
+    """Every object of one custom kind in all namespaces, at the newest version served."""
+    from kubernetes.client.exceptions import ApiException
+
+    for version in versions:
+        try:
+            result = kube.custom.list_cluster_custom_object(group, version, plural)
+        except ApiException as exc:
+            if _is_404(exc):
+                continue
+            raise
+        items = result.get("items") or []
+        for item in items:
+            item.setdefault("apiVersion", f"{group}/{version}")
+        return list(items)
+    return []
+
+
+def mesh_objects(kube: Any, mesh_name: str, osm_namespace: str) -> list[dict[str, Any]]:
+    """What ``osm policy analyze`` reads: every Namespace, every SMI and policy object, the
+    Pods, Services and ServiceAccounts of the namespaces that matter (monitored by the mesh,
+    holding SMI objects, or named by a TrafficTarget), and the mesh's MeshConfig."""
+    serialize = kube.api_client.sanitize_for_serialization
+    objects: list[dict[str, Any]] = []
+    relevant: set[str] = set()
+    for item in kube.core.list_namespace().items or []:
+        obj = serialize(item)
+        obj.setdefault("apiVersion", "v1")
+        obj.setdefault("kind", "Namespace")
+        objects.append(obj)
+        ns_labels = (obj.get("metadata") or {}).get("labels") or {}
+        if ns_labels.get(labels.MONITORED_BY_LABEL) == mesh_name:
+            relevant.add(str(obj["metadata"]["name"]))
+    for kind, (group, versions) in CUSTOM_KINDS.items():
+        found = _cluster_custom_objects(kube, group, tuple(reversed(versions)), _PLURALS[kind])
+        for obj in found:
+            meta = obj.get("metadata") or {}
+            relevant.add(str(meta.get("namespace") or "default"))
+            spec: dict[str, Any] = obj["spec"] if isinstance(obj.get("spec"), dict) else {}
+            for subject in [spec.get("destination"), *(spec.get("sources") or [])]:
+                if isinstance(subject, dict) and subject.get("namespace"):
+                    relevant.add(str(subject["namespace"]))
+        objects.extend(found)
+    for ns in sorted(relevant):
+        objects.extend(_core_objects(kube, ns))
+    mesh_config = mesh_config_object(kube, osm_namespace)
+    if mesh_config is not None:
+        objects.append(mesh_config)
+    return objects

@@ -98,19 +98,33 @@ def lint_paths(paths: Iterable[str | Path], stdin_text: str | None = None) -> Li
 
 
 def lint_loaded(loaded: LoadResult) -> LintReport:
+    return lint_documents(loaded.documents, loaded.problems, files=len(loaded.files))
+
+
+def lint_documents(
+    docs: list[Document], load_problems: Iterable[Problem] = (), files: int = 0
+) -> LintReport:
+    """The lint checks over parsed documents (from files, a cluster, or both)."""
+    return report_of(check_documents(docs, load_problems), files=files, objects=len(docs))
+
+
+def check_documents(docs: list[Document], load_problems: Iterable[Problem] = ()) -> list[Problem]:
     from osm_mesh.policy.lint_checks import run_checks
 
-    docs: list[Document] = loaded.documents
     catalog = build_catalog(docs, monitored="all", pod_ip=_fake_ip)
-    problems = list(loaded.problems) + [
+    problems = list(load_problems) + [
         p for p in catalog.problems if "defined more than once" not in p.message
     ]
     problems.extend(run_checks(docs, catalog))
+    return problems
+
+
+def report_of(problems: Iterable[Problem], *, files: int, objects: int) -> LintReport:
     findings = sorted(
         {finding_from(p) for p in problems},
         key=lambda f: (f.file, f.line or 0, _ORDER[f.severity], f.object, f.field, f.message),
     )
-    return LintReport(findings, files=len(loaded.files), objects=len(docs))
+    return LintReport(findings, files=files, objects=objects)
 
 
 def _fake_ip(namespace: str, deployment: str, replica: int, pod: str) -> str:

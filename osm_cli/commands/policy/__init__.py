@@ -1,7 +1,8 @@
-"""`osm policy check-pods|lint`."""
+"""`osm policy check-pods|lint|analyze`."""
 
 import typer
 
+from osm_cli.commands.policy.analyze import analyze
 from osm_cli.commands.policy.check_pods import check_pods
 from osm_cli.commands.policy.lint import lint
 
@@ -11,3 +12,4 @@ app = typer.Typer(
 # The commands' docstrings are their help pages (first line = the short help).
 app.command("check-pods")(check_pods)
 app.command("lint")(lint)
+app.command("analyze")(analyze)
