@@ -371,6 +371,12 @@ def http_connection_manager(
         codec_type=hcm_pb2.HttpConnectionManager.AUTO,
         rds=hcm_pb2.Rds(route_config_name=route_config_name, config_source=ads_source()),
         http_filters=[*filters, *extra_filters, ROUTER_FILTER],
+        # RBAC, routing and the app must see one path: ``/a/../b``, ``/a/%2e%2e/b``,
+        # ``//a`` and ``/a%2F..%2Fb`` all become the path they mean before any filter or
+        # route looks at them, and that is what the app receives (docs/security.md).
+        normalize_path=wrappers_pb2.BoolValue(value=True),
+        merge_slashes=True,
+        path_with_escaped_slashes_action=hcm_pb2.HttpConnectionManager.UNESCAPE_AND_FORWARD,
     )
     if forward_client_cert:
         # Tell the app who called (x-forwarded-client-cert with the peer's URI SAN).

@@ -171,3 +171,55 @@ def test_permissive_mode_allows_everyone_live(mesh):
     finally:
         mesh.change([mesh_config(permissive=False)])
     assert mesh.request("thief", f"{API}/api/values")[0] == 403
+
+
+# -- issue 11 item 4: a path rule cannot be bypassed by spelling the path differently --------
+BYPASSES = [
+    "/api/values/../../secret",
+    "/api/values/%2e%2e/%2e%2e/secret",
+    "/api/values/%2E%2E/%2E%2E/secret",
+    "/api/values%2F..%2F..%2Fsecret",
+    "/api/values%2f%2e%2e%2f%2e%2e%2fsecret",
+    "/api/values/..%2F..%2Fsecret",
+    "/api/values%5C..%5C..%5Csecret",
+]
+
+
+@pytest.mark.parametrize("path", BYPASSES)
+def test_dot_segments_cannot_escape_an_allowed_prefix_at_the_inbound(mesh, mesh_ca, tmp_path, path):
+    """Straight at api's inbound listener with frontend's identity (its own sidecar skipped):
+    before, the RBAC rule ``/api/values`` matched the raw path and a backend that normalizes
+    paths served ``/secret``."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Ident:
+        namespace: str
+        name: str
+
+    frontend = mesh_ca.issue(Ident(NS, "frontend"))
+    (tmp_path / "c.crt").write_bytes(frontend.cert_pem)
+    (tmp_path / "c.key").write_bytes(frontend.key_pem)
+    answer = _tls_get(mesh.pod("api").ip, tmp_path, mesh_ca.cert_pem, path)
+    assert answer.startswith(b"HTTP/1.1 403") and b"RBAC: access denied" in answer, answer[:300]
+
+
+@pytest.mark.parametrize("path", BYPASSES)
+def test_dot_segments_cannot_escape_an_allowed_prefix_through_the_sidecar(mesh, path):
+    status, body = mesh.request("frontend", f"{API}{path}")
+    assert status in (403, 404), body
+    assert '"name": "api"' not in body
+
+
+@pytest.mark.parametrize(
+    "path,seen",
+    [
+        ("//api//values", "/api/values"),
+        ("/api/values/./7/../8", "/api/values/8"),
+        ("/api/%76alues", "/api/values"),
+    ],
+)
+def test_the_app_receives_the_path_the_policy_judged(mesh, path, seen):
+    status, body = mesh.request("frontend", f"{API}{path}")
+    assert status == 200, body
+    assert json.loads(body)["path"] == seen
