@@ -26,6 +26,7 @@ from osm_mesh.xds.cache import (
     WILDCARD_TYPES,
     Snapshot,
 )
+from osm_mesh.xds.identity import printable
 
 log = logging.getLogger("osm_mesh.xds")
 
@@ -74,8 +75,13 @@ class _TypeState:
 class StreamProtocol:
     """Protocol state of one ADS stream; produces responses, no I/O."""
 
-    def __init__(self, status: ProxyStatus) -> None:
+    def __init__(self, status: ProxyStatus, *, nack_message_chars: int = 1024) -> None:
         self.status = status
+        self._nack_message_chars = nack_message_chars
+        # Everything logged about a proxy is said once per occurrence, not once per request:
+        # a client repeating a request must not turn into a flood of log lines.
+        self._logged_unsupported = False
+        self._logged_nacks: dict[str, str] = {}  # type URL → version whose NACK was logged
         self.types: dict[str, _TypeState] = {}
         self.snapshot: Snapshot | None = None
         self._nonce = 0
@@ -111,7 +117,9 @@ class StreamProtocol:
     ) -> list[discovery_pb2.DiscoveryResponse]:
         type_url = req.type_url
         if type_url not in SHORT_NAMES:
-            log.warning("%s: unsupported type %s", self.status.node_id, type_url)
+            if not self._logged_unsupported:
+                self._logged_unsupported = True
+                log.warning("%s: unsupported type %s", self.status.node_id, printable(type_url))
             return []
         state = self.types.setdefault(type_url, _TypeState())
         if req.response_nonce and req.response_nonce != state.nonce:
@@ -123,21 +131,24 @@ class StreamProtocol:
         names_changed = state.sent_version is None or names != state.names
         state.names = names
         if req.HasField("error_detail"):
-            nack = Nack(type_url, state.sent_version or "", req.response_nonce,
-                        req.error_detail.message, time.time())  # fmt: skip
+            message = printable(req.error_detail.message, self._nack_message_chars)
+            nack = Nack(type_url, state.sent_version or "", state.nonce, message, time.time())
             self.status.nacks.append(nack)
             del self.status.nacks[:-20]
-            log.warning(
-                "%s rejected %s version %s: %s",
-                self.status.node_id,
-                SHORT_NAMES[type_url],
-                nack.version,
-                nack.message,
-            )
+            if self._logged_nacks.get(type_url) != nack.version:
+                self._logged_nacks[type_url] = nack.version
+                log.warning(
+                    "%s rejected %s version %s: %s",
+                    self.status.node_id,
+                    SHORT_NAMES[type_url],
+                    nack.version,
+                    nack.message,
+                )
             if not names_changed:
                 return []
         elif req.response_nonce:
-            self.status.acked[type_url] = req.version_info
+            # Bounded: versions sent are short; a longer claim is not ours anyway.
+            self.status.acked[type_url] = req.version_info[:64]
             self.status.last_ack_at = time.time()
         if self.snapshot is None:
             return []

@@ -14,9 +14,11 @@ PERMISSION_DENIED.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -25,13 +27,14 @@ import grpc
 import grpc.aio
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from osm_mesh.certs.ca import DEFAULT_TRUST_DOMAIN
+from osm_mesh.certs.ca import DEFAULT_TRUST_DOMAIN, uri_sans
 from osm_mesh.errors import InvalidInput
 from osm_mesh.xds.cache import Snapshot, SnapshotCache
-from osm_mesh.xds.identity import NodeId, peer_mismatch
+from osm_mesh.xds.identity import NodeId, peer_mismatch, printable
 from osm_mesh.xds.protocol import ProxyStatus, StreamProtocol, copy_status
+from osm_mesh.xds.stream import CLIENT_CLOSED, AdsLimits, Inbox
 
-__all__ = ["AdsServer", "NodeId", "ProxyStatus", "ServerTLS"]
+__all__ = ["AdsLimits", "AdsServer", "NodeId", "ProxyStatus", "ServerTLS"]
 
 log = logging.getLogger("osm_mesh.xds")
 
@@ -62,6 +65,8 @@ class AdsServer:
         trust_domain: str = DEFAULT_TRUST_DOMAIN,
         on_connect: Callable[[NodeId], None] | None = None,
         on_disconnect: Callable[[NodeId], None] | None = None,
+        authorize: Callable[[NodeId], str | None] | None = None,
+        limits: AdsLimits | None = None,
     ) -> None:
         self.cache = cache
         self.host = host
@@ -70,6 +75,8 @@ class AdsServer:
         self.trust_domain = trust_domain
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
+        self.authorize = authorize
+        self.limits = limits or AdsLimits()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -78,7 +85,11 @@ class AdsServer:
         self._lock = threading.Lock()
         self._statuses: dict[str, ProxyStatus] = {}
         self._changed = threading.Condition(self._lock)
-        self.rejected: list[tuple[str, str]] = []  # (node id, reason) of refused streams
+        # (node id, reason) of the newest refused streams, both shortened: never unbounded.
+        self.rejected: deque[tuple[str, str]] = deque(maxlen=self.limits.rejected_log)
+        self._streams: dict[str, Inbox] = {}  # node id → its live stream
+        self._per_identity: dict[tuple[str, str], int] = {}  # (namespace, sa) → live streams
+        self._per_certificate: dict[str, int] = {}  # client certificate digest → streams
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> int:
@@ -96,7 +107,16 @@ class AdsServer:
         return port
 
     async def _serve(self) -> int:
-        server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        server = grpc.aio.server(
+            options=[
+                ("grpc.so_reuseport", 0),
+                # Keep each stream's receive window at its 64 KiB start: with BDP probing gRPC
+                # grows it on fast links, letting clients push megabytes per stream before the
+                # server asks for them. ADS requests are small; responses are unaffected.
+                ("grpc.http2.bdp_probe", 0),
+                ("grpc.max_receive_message_length", self.limits.max_message_bytes),
+            ]
+        )
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(_Servicer(self), server)
         address = f"{self.host}:{self.requested_port}"
         if self.tls is not None:
@@ -150,6 +170,12 @@ class AdsServer:
         with self._lock:
             return sorted(k for k, v in self._statuses.items() if v.connected)
 
+    def backlog(self) -> dict[str, tuple[int, int]]:
+        """Node id → (requests read from the client so far, most ever waiting at once) of
+        every live stream: what back-pressure holds down."""
+        with self._lock:
+            return {k: (v.read, v.high_water) for k, v in self._streams.items()}
+
     def wait_for(self, predicate: Callable[[dict[str, ProxyStatus]], bool], timeout: float) -> bool:
         """Block until ``predicate(statuses)`` holds (re-checked after every ACK/NACK)."""
         deadline = time.monotonic() + timeout
@@ -172,52 +198,143 @@ class AdsServer:
             return None
         return peer_mismatch(node, context.auth_context().get("x509_pem_cert"))
 
+    def _refuse(self, node_id: str, reason: str) -> str:
+        """Remember (bounded, shortened) and log a refused stream; returns the reason."""
+        shown = printable(node_id)
+        log.warning("refused ADS stream from %s: %s", shown, printable(reason, 400))
+        with self._lock:
+            self.rejected.append((shown, printable(reason, 400)))
+        return reason
+
+    def _admit(self, node: NodeId, node_id: str, inbox: Inbox) -> str | None:
+        """Register a stream for ``node``: None, or why it is refused (identity at its limit).
+        An older stream of the same node id is closed: the newest one wins."""
+        identity = (node.namespace, node.service_account)
+        with self._lock:
+            older = self._streams.get(node_id)
+            count = self._per_identity.get(identity, 0) - (1 if older is not None else 0)
+            if count >= self.limits.max_streams_per_identity:
+                return (
+                    f"{self.limits.max_streams_per_identity} streams are open for "
+                    f"{node.namespace}/{node.service_account} already"
+                )
+            if older is not None:
+                older.close("replaced by a newer stream of the same node")
+                self._per_identity[identity] -= 1
+            self._streams[node_id] = inbox
+            self._per_identity[identity] = self._per_identity.get(identity, 0) + 1
+        return None
+
+    def _release(self, node: NodeId, node_id: str, inbox: Inbox) -> None:
+        identity = (node.namespace, node.service_account)
+        with self._lock:
+            if self._streams.get(node_id) is inbox:
+                del self._streams[node_id]
+                self._per_identity[identity] -= 1
+                if not self._per_identity[identity]:
+                    del self._per_identity[identity]
+
+    def disconnect(self, node_id: str, reason: str) -> bool:
+        """End ``node_id``'s stream (from any thread); False when it has none."""
+        with self._lock:
+            inbox = self._streams.get(node_id)
+        if inbox is None or self._loop is None:
+            return False
+        try:
+            self._loop.call_soon_threadsafe(inbox.close, reason)
+        except RuntimeError:
+            return False  # the loop is gone: the server stopped
+        return True
+
+    def _hold_certificate(self, pems: list[bytes] | None) -> str | None:
+        """Count a stream against its client certificate; None when over the limit (it then
+        is refused before a byte of it is read). Returns the certificate's key."""
+        if not pems:
+            return ""
+        key = hashlib.sha256(pems[0]).hexdigest()
+        with self._lock:
+            count = self._per_certificate.get(key, 0)
+            if count >= self.limits.max_streams_per_certificate:
+                return None
+            self._per_certificate[key] = count + 1
+        return key
+
+    def _drop_certificate(self, key: str) -> None:
+        with self._lock:
+            count = self._per_certificate.pop(key, 0) - 1
+            if count > 0:
+                self._per_certificate[key] = count
+
     async def stream(
         self,
         requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
-
-        async def read() -> None:
-            try:
-                async for req in requests:
-                    events.put_nowait(("request", req))
-            except Exception:  # the stream broke (client gone, server stopping)
-                pass
-            events.put_nowait(("closed", None))
-
-        reader = asyncio.create_task(read())
+        pems = context.auth_context().get("x509_pem_cert") if self.tls is not None else None
+        key = self._hold_certificate(pems)
+        if key is None:
+            assert pems is not None
+            reason = (
+                f"{self.limits.max_streams_per_certificate} streams are open with the "
+                f"certificate of {', '.join(uri_sans(pems[0])) or '-'} already"
+            )
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._refuse("-", reason))
         try:
-            kind, first = await events.get()
+            async for response in self._stream(requests, context):
+                yield response
+        finally:
+            if key:
+                self._drop_certificate(key)
+
+    async def _stream(
+        self,
+        requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
+        inbox = Inbox(self.limits.request_queue)
+        reader = asyncio.create_task(inbox.fill_from(requests))
+        try:
+            kind, first = await inbox.next(self.limits.first_request_seconds)
+            if kind == "timeout":
+                message = f"no request within {self.limits.first_request_seconds:g}s"
+                await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, message)
             if kind != "request":
                 return
             assert isinstance(first, discovery_pb2.DiscoveryRequest)
+            node_id = first.node.id
             try:
-                node = NodeId.parse(first.node.id, self.trust_domain)
+                node = NodeId.parse(node_id, self.trust_domain)
             except InvalidInput as exc:
-                self.rejected.append((first.node.id, exc.message))
-                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, exc.message)
-                return
+                await context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT, self._refuse(node_id, exc.message)
+                )
             reason = self._check_peer(node, context)
+            if reason is None and self.authorize is not None:
+                reason = self.authorize(node)
             if reason is not None:
-                log.warning("refused ADS stream from %s: %s", first.node.id, reason)
-                self.rejected.append((first.node.id, reason))
-                await context.abort(grpc.StatusCode.PERMISSION_DENIED, reason)
-                return
-            async for response in self._serve_node(node, first, events, loop):
-                yield response
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED, self._refuse(node_id, reason)
+                )
+            reason = self._admit(node, node_id, inbox)
+            if reason is not None:
+                await context.abort(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, self._refuse(node_id, reason)
+                )
+            try:
+                async for response in self._serve_node(node, first, inbox):
+                    yield response
+            finally:
+                self._release(node, node_id, inbox)
+            if inbox.closed and inbox.closed != CLIENT_CLOSED:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, inbox.closed)
         finally:
+            inbox.close(CLIENT_CLOSED)
             reader.cancel()
 
     async def _serve_node(
-        self,
-        node: NodeId,
-        first: discovery_pb2.DiscoveryRequest,
-        events: asyncio.Queue[tuple[str, object]],
-        loop: asyncio.AbstractEventLoop,
+        self, node: NodeId, first: discovery_pb2.DiscoveryRequest, inbox: Inbox
     ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
+        loop = asyncio.get_running_loop()
         node_id = first.node.id
         status = ProxyStatus(node_id)
         with self._changed:
@@ -229,11 +346,11 @@ class AdsServer:
 
         def on_snapshot(snap: Snapshot) -> None:  # called from any thread
             try:
-                loop.call_soon_threadsafe(events.put_nowait, ("snapshot", snap))
+                loop.call_soon_threadsafe(inbox.offer, snap)
             except RuntimeError:
                 pass  # the loop is gone: the server stopped
 
-        stream = StreamProtocol(status)
+        stream = StreamProtocol(status, nack_message_chars=self.limits.nack_message_chars)
         unwatch = self.cache.watch(node_id, on_snapshot)
         try:
             current = self.cache.get(node_id)
@@ -242,7 +359,7 @@ class AdsServer:
             for response in responses:
                 yield response
             while True:
-                kind, item = await events.get()
+                kind, item = await inbox.next()
                 if kind == "closed":
                     return
                 if kind == "request":
