@@ -229,6 +229,9 @@ def envoy_container(
             # One worker is plenty for a sidecar and keeps its footprint small.
             "--concurrency",
             "1",
+            # A container is restarted by the kubelet, never hot-restarted: no shared-memory
+            # segment and no base-id to collide on (docs/performance.md).
+            "--disable-hot-restart",
         ],
         "ports": [
             {"name": "proxy-admin", "containerPort": names.ADMIN_PORT, "protocol": "TCP"},

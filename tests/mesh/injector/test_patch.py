@@ -131,6 +131,9 @@ def test_patch_adds_sidecar_init_volume_and_label_to_a_bare_pod():
     }
     assert envoy["securityContext"]["runAsUser"] == 1500
     assert envoy["args"][envoy["args"].index("--service-cluster") + 1] == "bookstore.bookstore"
+    # One worker, no hot restart (a container is restarted, never hot-restarted).
+    assert envoy["args"][envoy["args"].index("--concurrency") + 1] == "1"
+    assert "--disable-hot-restart" in envoy["args"]
     assert envoy["volumeMounts"] == [
         {"name": "envoy-bootstrap-config-volume", "mountPath": "/etc/envoy", "readOnly": True}
     ]
