@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -22,45 +21,18 @@ from typer import _click as click
 from typer.core import TyperCommand, TyperGroup
 
 from osm_cli.context import AppContext, Environment, Settings
+from osm_cli.tree import (
+    ALIASES,
+    COMMANDS,
+    FLAG_OPTIONS,
+    HELP_OPTION_NAMES,
+    ROOT_HELP,
+    ROOT_OPTIONS,
+    VALUE_OPTIONS,
+    LazyCommand,
+)
 
-
-@dataclass(frozen=True)
-class LazyCommand:
-    module: str
-    short_help: str
-    aliases: tuple[str, ...] = ()
-
-
-# name -> where the command lives. Short help is repeated here so the root help
-# page can be drawn without importing any command module.
-COMMANDS: dict[str, LazyCommand] = {
-    "install": LazyCommand("osm_cli.commands.install", "Install the osm control plane"),
-    "uninstall": LazyCommand(
-        "osm_cli.commands.uninstall", "Uninstall osm", aliases=("delete", "del")
-    ),
-    "namespace": LazyCommand(
-        "osm_cli.commands.namespace", "Manage namespaces enlisted in the mesh", aliases=("ns",)
-    ),
-    "mesh": LazyCommand("osm_cli.commands.mesh", "Manage osm meshes (list, upgrade)"),
-    "metrics": LazyCommand("osm_cli.commands.metrics", "Manage metrics of namespaces"),
-    "dashboard": LazyCommand(
-        "osm_cli.commands.dashboard", "Port-forward Grafana (or Prometheus, Jaeger) and open it"
-    ),
-    "proxy": LazyCommand("osm_cli.commands.proxy", "Query an Envoy sidecar's admin interface"),
-    "policy": LazyCommand(
-        "osm_cli.commands.policy", "Check, lint and analyze SMI traffic policies"
-    ),
-    "support": LazyCommand("osm_cli.commands.support", "Collect a bug report"),
-    "version": LazyCommand("osm_cli.commands.version", "Print client and control-plane versions"),
-    "env": LazyCommand("osm_cli.commands.env", "Print the osm CLI's environment"),
-    "completion": LazyCommand("osm_cli.commands.completion", "Print a shell completion script"),
-    "demo": LazyCommand("osm_cli.commands.demo", "Run the article's walkthrough on a local mesh"),
-    "local": LazyCommand("osm_cli.commands.local", "Run a mesh from manifests on this machine"),
-}
-ALIASES = {alias: name for name, spec in COMMANDS.items() for alias in spec.aliases}
-
-VALUE_OPTIONS = ("--osm-namespace", "--kubeconfig", "--context")
-FLAG_OPTIONS = ("--verbose", "--debug")
+__all__ = ["COMMANDS", "LazyCommand", "app", "hoist_global_options", "main"]
 
 
 class LazyGroup(TyperGroup):
@@ -104,43 +76,48 @@ def load_command(name: str, spec: LazyCommand) -> click.Command:
     command.name = name
     if not command.help:
         command.help = spec.short_help
+    plain_help(command)
     return command
+
+
+def plain_help(command: click.Command) -> None:
+    """Help pages in click's plain format, for ``command`` and everything under it.
+
+    Typer's rich help imports rich's markdown and traceback machinery (~50 ms before the
+    first line) and reads ``[...]`` in help texts as markup, silently dropping
+    "[default: ...]" notes; the plain page keeps them, fits 80 columns and never cuts a flag.
+    """
+    if isinstance(command, TyperCommand | TyperGroup):
+        command.rich_markup_mode = None
+    for sub in getattr(command, "commands", {}).values():
+        plain_help(sub)
 
 
 app = typer.Typer(
     cls=LazyGroup,
     name="osm",
-    help="osm: install and manage an SMI service mesh (Open Service Mesh compatible).",
+    help=ROOT_HELP,
     no_args_is_help=True,
     add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": list(HELP_OPTION_NAMES)},
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
+
+
+def _root_option(name: str) -> Any:
+    spec = ROOT_OPTIONS[name]
+    return typer.Option(name, help=spec.help, metavar=spec.metavar, show_default=False)
 
 
 @app.callback()
 def root(
     ctx: typer.Context,
-    osm_namespace: Annotated[
-        str | None,
-        typer.Option(
-            "--osm-namespace",
-            help="Namespace of the osm control plane "
-            "[default: OSM_CONFIG install.namespace, else osm-system]",
-            show_default=False,
-        ),
-    ] = None,
-    kubeconfig: Annotated[
-        str | None,
-        typer.Option("--kubeconfig", help="Path to the kubeconfig file [default: $KUBECONFIG]"),
-    ] = None,
-    context: Annotated[
-        str | None, typer.Option("--context", help="Kubeconfig context to use")
-    ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", help="Print debug lines")] = False,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks on errors (implies --verbose)")
-    ] = False,
+    osm_namespace: Annotated[str | None, _root_option("--osm-namespace")] = None,
+    kubeconfig: Annotated[str | None, _root_option("--kubeconfig")] = None,
+    context: Annotated[str | None, _root_option("--context")] = None,
+    verbose: Annotated[bool, _root_option("--verbose")] = False,
+    debug: Annotated[bool, _root_option("--debug")] = False,
 ) -> None:
     """osm: install and manage an SMI service mesh (Open Service Mesh compatible)."""
     env: Environment = ctx.obj if isinstance(ctx.obj, Environment) else Environment()

@@ -1,10 +1,11 @@
 """The `osm` console script.
 
-``osm version --client-only`` is what scripts and health checks run most; it needs no
-cluster and no argument parser, so it is answered here before Typer (and the pydantic it
-imports, ~90 ms) is loaded. Anything else — including any flag this module does not know —
-goes to the full CLI in ``osm_cli.app``. ``tests/cli/version/test_fast_path.py`` checks
-both paths print the same bytes.
+``osm version --client-only`` is what scripts and health checks run most, and ``osm --help``
+what people type first; neither needs a cluster or an argument parser, so both are answered
+here before Typer (~40 ms before its first line) is loaded: the root help page is drawn by
+``osm_cli.roothelp``. Anything else — including any flag this module does not know —
+goes to the full CLI in ``osm_cli.app``. ``tests/cli/version/test_fast_path.py`` and
+``tests/cli/test_root_help.py`` check both paths print the same bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import sys
 from collections.abc import Sequence
 
 _FLAGS = {"--client-only", "--version-only"}
+_HELP = ("-h", "--help")  # osm_cli.tree.HELP_OPTION_NAMES (checked by tests/cli/test_root_help.py)
+
+
+def is_root_help(argv: Sequence[str]) -> bool:
+    """Exactly `osm --help` / `osm -h`: the root page, drawn by osm_cli.roothelp."""
+    return len(argv) == 1 and argv[0] in _HELP
 
 
 def client_version_output(argv: Sequence[str]) -> str | None:
@@ -53,6 +60,10 @@ def client_version_output(argv: Sequence[str]) -> str | None:
 
 def main() -> None:
     text = client_version_output(sys.argv[1:])
+    if text is None and is_root_help(sys.argv[1:]):
+        from osm_cli.roothelp import render
+
+        text = render().removesuffix("\n")
     if text is not None:
         sys.stdout.write(text + "\n")
         sys.exit(0)

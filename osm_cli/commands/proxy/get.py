@@ -11,14 +11,16 @@ import typer
 from osm_cli.context import AppContext, app_context
 from osm_cli.output import OutputFormat, OutputOption, Table, dumps, emit
 
+# "\b" keeps click's plain help from rewrapping the example lines.
 EXAMPLES = """
 Examples:
 
+\b
   osm proxy get config_dump bookbuyer-5ccf77f46d-rc5mg -n bookbuyer
-
-  osm proxy get clusters bookbuyer-5ccf77f46d-rc5mg -n bookbuyer -f clusters.txt
-
-  osm proxy get config_dump bookbuyer-5ccf77f46d-rc5mg -n bookbuyer --type listeners -o json
+  osm proxy get clusters bookbuyer-5ccf77f46d-rc5mg -n bookbuyer \\
+    -f clusters.txt
+  osm proxy get config_dump bookbuyer-5ccf77f46d-rc5mg -n bookbuyer \\
+    --type listeners -o json
 """
 
 

@@ -8,14 +8,16 @@ import typer
 
 from osm_cli.context import app_context
 
+# "\b" keeps click's plain help from rewrapping the example lines.
 EPILOG = """
 Secret values are never collected (only names and sizes). Review the archive before sharing it.
 
 Example:
 
-  osm support bug-report --app-namespaces bookbuyer,bookstore
-  --app-deployments bookbuyer/bookbuyer,bookstore/bookstore-v1
-  --app-pods bookthief/bookthief-7bb7f9b98c-qplq4
+\b
+  osm support bug-report --app-namespaces bookbuyer,bookstore \\
+    --app-deployments bookbuyer/bookbuyer,bookstore/bookstore-v1 \\
+    --app-pods bookthief/bookthief-7bb7f9b98c-qplq4
 """
 
 
