@@ -13,8 +13,9 @@ Used by the real-Envoy tests, the benchmarks and the local mesh (``osm_mesh.loca
 
 Snapshots are only built for connected proxies (a proxy's first snapshot is built while its
 stream opens). A catalog change or a certificate reaching its renewal time wakes one worker
-thread that regenerates every connected proxy's snapshot; changes arriving during a
-regeneration coalesce into the next one.
+thread, which waits until no further change arrives for ``coalesce_window`` seconds (at most
+``coalesce_max``), then recomputes the proxies the changes can affect
+(``osm_mesh.recompute``); changes arriving during a recompute coalesce into the next one.
 """
 
 from __future__ import annotations
@@ -26,21 +27,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf.message import Message
-
-from osm_mesh.catalog.model import Catalog, Identity, Pod
+from osm_mesh.catalog.model import Identity, Pod
 from osm_mesh.catalog.source import Source
-from osm_mesh.certs.ca import CertificateAuthority, IssuedCert
+from osm_mesh.certs.ca import CertificateAuthority
 from osm_mesh.certs.rotation import CertManager
 from osm_mesh.envoy.bootstrap import BootstrapTLS, bootstrap, node_id
-from osm_mesh.envoy.translate import (
-    MeshIndex,
-    ProxyIdentity,
-    TranslateOptions,
-    mesh_index,
-    translate,
-)
+from osm_mesh.envoy.translate import ProxyIdentity, TranslateOptions
 from osm_mesh.errors import InvalidInput, MeshError
+from osm_mesh.recompute import Recomputer, RecomputeStats
 from osm_mesh.xds.cache import SnapshotCache
 from osm_mesh.xds.server import AdsServer, NodeId, ProxyStatus, ServerTLS
 
@@ -59,6 +53,10 @@ class ControlPlaneOptions:
     rotate_at: float = 0.7
     # Client certificates in bootstraps authenticate proxies to ADS only.
     bootstrap_cert_validity: dt.timedelta = dt.timedelta(days=365)
+    # A burst of changes is one recompute: after a change, wait until none arrives for this
+    # long (seconds; 0 = recompute at once), but never longer than coalesce_max.
+    coalesce_window: float = 0.01
+    coalesce_max: float = 0.5
 
 
 class ControlPlane:
@@ -82,9 +80,7 @@ class ControlPlane:
         )
         self.server: AdsServer | None = None
         self._lock = threading.RLock()
-        self._proxies: dict[str, ProxyIdentity] = {}
-        # node id → generation whose catalog/certs its current snapshot reflects
-        self._node_generation: dict[str, int] = {}
+        self.recomputer = Recomputer(self.cache, self.certs, self.options.translate, catalog)
         self._generation = 0
         self._generation_changed = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -93,6 +89,7 @@ class ControlPlane:
         self._unwatch: Any = None
         self.last_error: str | None = None
         self.regenerations = 0
+        self.last_recompute: RecomputeStats | None = None
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> ControlPlane:
@@ -135,7 +132,8 @@ class ControlPlane:
         if self.server is not None:
             self.server.stop()
         with self._lock:
-            self._proxies.clear()
+            for node in self.recomputer.proxies():
+                self.recomputer.remove(node)
 
     def __enter__(self) -> ControlPlane:
         return self.start()
@@ -207,15 +205,16 @@ class ControlPlane:
         return self._converged(statuses, self.version if version is None else version)
 
     def _converged(self, statuses: dict[str, ProxyStatus], version: int) -> bool:
-        with self._lock:
-            for node, status in statuses.items():
-                if not status.connected:
-                    continue
-                if self._node_generation.get(node, -1) < version:
-                    return False
-                if not status.converged_to(self.cache.get(node)):
-                    return False
-            return True
+        # After a recompute every registered proxy's snapshot reflects its generation (the
+        # unaffected ones were already right); a proxy still connecting has no snapshot yet.
+        # No lock: the ADS server calls this under its own lock, and the generation only
+        # moves after the snapshots are stored.
+        if self._generation < version:
+            return False
+        for status in statuses.values():
+            if status.connected and not status.converged_to(self.cache.get(status.node_id)):
+                return False
+        return True
 
     def wait_converged(self, version: int | None = None, timeout: float = 10.0) -> bool:
         """Block until every connected proxy ACKed generation ``version`` (default: current)."""
@@ -231,42 +230,25 @@ class ControlPlane:
         remaining = max(0.0, deadline - time.monotonic())
         return self.server.wait_for(lambda st: self._converged(st, target), remaining)
 
-    def regenerate(self) -> int:
-        """Rebuild every connected proxy's snapshot now; returns the new generation."""
+    def regenerate(self, *, full: bool = False) -> int:
+        """Bring every connected proxy's snapshot up to the source's current catalog now:
+        only the proxies the changes affect are translated (all of them with ``full``).
+        Returns the new generation."""
         with self._lock:
-            catalog = self.source.snapshot()
-            generation = self._generation + 1
-            index = mesh_index(catalog, self.options.translate)
-            batch = {
-                node: self._resources(catalog, node, proxy, index)
-                for node, proxy in sorted(self._proxies.items())
-            }
-            self.cache.set_snapshots(batch)
-            for node in batch:
-                self._node_generation[node] = generation
-            self._generation = generation
+            stats = self.recomputer.update(self.source.snapshot(), full=full)
+            self._generation += 1
             self.regenerations += 1
+            self.last_recompute = stats
             self._generation_changed.notify_all()
-            return generation
+            return self._generation
 
     # -- internals ------------------------------------------------------------------
-    def _resources(
-        self, catalog: Catalog, node: str, proxy: ProxyIdentity, index: MeshIndex | None = None
-    ) -> dict[str, dict[str, Message]]:
-        cert: IssuedCert = self.certs.get(proxy.identity)
-        resources = translate(catalog, proxy, self.options.translate, cert, index=index)
-        for note in resources.notes:
-            log.debug("%s: %s", node, note)
-        return resources.by_type()
-
     def _on_connect(self, node: NodeId) -> None:
         proxy = ProxyIdentity(node.proxy_uuid, Identity(node.namespace, node.service_account))
-        node_text = _node_text(node)
         with self._lock:
-            self._proxies[node_text] = proxy
-            resources = self._resources(self.source.snapshot(), node_text, proxy)
-            self.cache.set_snapshot(node_text, resources)
-            self._node_generation[node_text] = self._generation
+            # Translated against the catalog the other snapshots reflect; a newer one is
+            # already waiting for the worker.
+            self.recomputer.add(_node_text(node), proxy)
 
     def _on_disconnect(self, node: NodeId) -> None:
         node_text = _node_text(node)
@@ -275,18 +257,29 @@ class ControlPlane:
             return  # a newer stream of the same proxy took over
         with self._lock:
             # The snapshot stays in the cache so a reconnecting proxy is answered at once.
-            proxy = self._proxies.pop(node_text, None)
-            if proxy is not None and all(
-                p.identity != proxy.identity for p in self._proxies.values()
-            ):
+            proxy = self.recomputer.remove(node_text)
+            if proxy is not None and not self.recomputer.holds(proxy.identity):
                 # Nobody holds this identity's certificate any more: stop renewing it.
                 self.certs.forget(proxy.identity)
+
+    def _coalesce(self) -> None:
+        """Wait until changes stop arriving for ``coalesce_window`` (at most ``coalesce_max``)."""
+        window = self.options.coalesce_window
+        if window <= 0:
+            return
+        deadline = time.monotonic() + self.options.coalesce_max
+        while not self._stopping.is_set():
+            self._wake.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._wake.wait(min(window, remaining)):
+                return
 
     def _regenerate_loop(self) -> None:
         while not self._stopping.is_set():
             self._wake.wait()
             if self._stopping.is_set():
                 return
+            self._coalesce()
             self._wake.clear()
             try:
                 self.regenerate()

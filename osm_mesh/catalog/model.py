@@ -278,6 +278,14 @@ class Catalog:
         """Splits whose root service is ``service``, sorted by name."""
         return self._ix.splits_by_root.get(service.key, ())
 
+    def traffic_target_destinations(self) -> tuple[Identity, ...]:
+        """Identities some (valid) TrafficTarget names as its destination."""
+        return tuple(self._ix.targets_by_destination)
+
+    def lookup_tables(self) -> _Index:
+        """The lookup tables (read only): what ``osm_mesh.catalog.diff`` compares."""
+        return self._ix
+
 
 class _Index:
     """Lookup tables for one Catalog, built in linear time."""

@@ -101,10 +101,10 @@ class _TimedControlPlane(ControlPlane):
         if self._ack_thread is not None:
             self._ack_thread.join(5)
 
-    def regenerate(self) -> int:
+    def regenerate(self, *, full: bool = False) -> int:
         start = time.perf_counter()
         try:
-            generation = super().regenerate()
+            generation = super().regenerate(full=full)
         finally:
             self._translation.observe(time.perf_counter() - start)
         self._pending = (generation, start)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from osm_mesh.catalog.model import Service
 from osm_mesh.envoy import names, pb, resilience
+from osm_mesh.envoy.index import MeshIndex
 from osm_mesh.envoy.model import HTTP_PROTOCOLS
-
-if TYPE_CHECKING:
-    from osm_mesh.envoy.index import MeshIndex
 
 
 def build_cluster(

@@ -6,19 +6,24 @@ RBAC policies) and one TCP filter chain per TCP service port (network RBAC → t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 from osm_mesh.catalog.model import Identity, Pod
 from osm_mesh.envoy import names, pb, resilience
+from osm_mesh.envoy.index import MeshIndex
 from osm_mesh.envoy.model import HTTP_PROTOCOLS
 from osm_mesh.envoy.outbound import host_domains
 from osm_mesh.envoy.rbac import http_policies, network_rbac_for
 
-if TYPE_CHECKING:
-    from osm_mesh.envoy.index import MeshIndex
 
-# Route tables, listeners and local (app) clusters, each name → protobuf.
-InboundResources = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]
+class InboundResources(NamedTuple):
+    """Route tables, listeners and local (app) clusters, each name → protobuf."""
+
+    routes: dict[str, Any]
+    listeners: dict[str, Any]
+    local_clusters: dict[str, Any]
+    services: frozenset[tuple[str, str]]  # the pod's services and the split roots they serve
+    split_backends: frozenset[tuple[str, str]]  # its services that are split backends
 
 
 def build_inbound(
@@ -35,6 +40,9 @@ def build_inbound(
     seen_tcp_ports: set[int] = set()
     inbound_domains: set[str] = set()
     services = catalog.services_of_pod(pod) if pod is not None else ()
+    used = {svc.key for svc in services}
+    # Whether a split root sends to a backend depends on the backend having endpoints.
+    backends = frozenset(svc.key for svc in services if index.is_split_backend(svc))
     for svc in services:
         for sp in svc.ports:
             target = pod.resolve_port(sp.target_port) if pod is not None else None
@@ -57,6 +65,7 @@ def build_inbound(
                 # their roots' names too. Each domain once per route table (Envoy rule).
                 for root in index.split_roots_of(svc, sp.port):
                     domains += host_domains(root, sp.port, short=True)
+                    used.add(root.key)
                 domains = [d for d in dict.fromkeys(domains) if d not in inbound_domains]
                 inbound_domains.update(domains)
                 vhost = pb.VirtualHost(
@@ -107,7 +116,7 @@ def build_inbound(
         name=names.INBOUND_ROUTE, virtual_hosts=vhosts, validate_clusters={"value": False}
     )
     if bind_ip is None:
-        return routes, listeners, local_clusters
+        return InboundResources(routes, listeners, local_clusters, frozenset(used), backends)
     http_chain = pb.listener_components_pb2.FilterChain(
         name="inbound-http",
         filters=[
@@ -129,4 +138,4 @@ def build_inbound(
     if opts.mode == "cluster":
         listener.listener_filters.insert(0, pb.ORIGINAL_DST)
     listeners[names.INBOUND_LISTENER] = listener
-    return routes, listeners, local_clusters
+    return InboundResources(routes, listeners, local_clusters, frozenset(used), backends)

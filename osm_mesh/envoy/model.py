@@ -51,6 +51,24 @@ class CertLike(Protocol):
     def ca_pem(self) -> bytes: ...
 
 
+@dataclass(frozen=True)
+class Dependencies:
+    """What one proxy's resources were built from, besides its identity.
+
+    ``pod``: the key of the pod it was given (None: none found). ``services``: keys of every
+    Service whose definition, splits or policies are in them (called, split targets, the
+    pod's own services and the split roots they serve). ``endpoints``: services whose pods
+    are in them (the outbound clusters' endpoints and SANs; a split backend's own pods
+    decide whether its roots send to it). ``every_service``: the proxy reaches every
+    service (permissive mode), so any service change concerns it.
+    """
+
+    pod: tuple[str, str] | None = None
+    services: frozenset[tuple[str, str]] = frozenset()
+    endpoints: frozenset[tuple[str, str]] = frozenset()
+    every_service: bool = False
+
+
 @dataclass
 class Resources:
     """One proxy's resources by kind, each name → protobuf (deterministic order by name).
@@ -68,6 +86,7 @@ class Resources:
     secrets: dict[str, Message] = field(default_factory=dict)
     # Why something expected is absent (pod not in the catalog, ...).
     notes: tuple[str, ...] = ()
+    depends_on: Dependencies = field(default_factory=Dependencies)
 
     @property
     def clusters(self) -> dict[str, Message]:

@@ -7,52 +7,66 @@ port 80). TrafficSplits become weighted clusters.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import NamedTuple
 
 from osm_mesh.catalog.model import Catalog, Identity, Service, ServicePort
 from osm_mesh.envoy import names, pb, resilience
+from osm_mesh.envoy.index import MeshIndex
 from osm_mesh.envoy.model import HTTP_PROTOCOLS
 from osm_mesh.policy import split_backends, split_for, split_matches
 from osm_mesh.smi.model import HTTPMatch
 
-if TYPE_CHECKING:
-    from osm_mesh.envoy.index import MeshIndex
-
-# Route table, clusters, endpoints and the TCP (port, cluster) pairs of one source.
-OutboundTable = tuple[
-    pb.RouteConfiguration,
-    dict[str, pb.Cluster],
-    dict[str, pb.ClusterLoadAssignment],
-    tuple[tuple[int, str], ...],
-]
+# The (memoized) builders of one service port's cluster + endpoints and virtual host.
+ClusterOf = Callable[[Service, int], tuple[pb.Cluster, pb.ClusterLoadAssignment]]
+VhostOf = Callable[[Service, ServicePort, bool], pb.VirtualHost]
 
 
-def build_outbound_table(index: MeshIndex, source: Identity) -> OutboundTable:
-    """Everything ``source`` may call, through the index's shared clusters and vhosts."""
+class OutboundTable(NamedTuple):
+    """Everything one source may call: shared by every proxy with the same reachable set."""
+
+    route: pb.RouteConfiguration
+    clusters: dict[str, pb.Cluster]
+    endpoints: dict[str, pb.ClusterLoadAssignment]
+    tcp: tuple[tuple[int, str], ...]  # (port, cluster) of TCP services (cluster mode)
+    services: frozenset[tuple[str, str]]  # every service whose data is in the table
+    clustered: frozenset[tuple[str, str]]  # services whose clusters are in the table
+
+
+def build_outbound_table(
+    index: MeshIndex, source: Identity, cluster_of: ClusterOf, vhost_of: VhostOf
+) -> OutboundTable:
+    """Everything ``source`` may call, from the shared clusters and virtual hosts."""
     vhosts = []
     clusters: dict[str, pb.Cluster] = {}
     endpoints: dict[str, pb.ClusterLoadAssignment] = {}
     tcp: dict[int, str] = {}
+    used: set[tuple[str, str]] = set()
+    clustered: set[tuple[str, str]] = set()
     for svc, sp in index.outbound_services(source):
+        used.add(svc.key)
         if sp.protocol not in HTTP_PROTOCOLS:
             # Only cluster mode has a way to send TCP (iptables + original destination
             # port); without Service cluster IPs the port alone selects the service, so
             # the first service (sorted) on a port wins.
             if index.options.mode == "cluster" and sp.port not in tcp:
-                cluster, cla = index.cluster(svc, sp.port)
+                cluster, cla = cluster_of(svc, sp.port)
                 clusters[cluster.name] = cluster
                 endpoints[cla.cluster_name] = cla
                 tcp[sp.port] = cluster.name
+                clustered.add(svc.key)
             continue
-        vhost, targets = index.outbound_vhost(svc, sp, svc.namespace == source.namespace)
+        vhost = vhost_of(svc, sp, svc.namespace == source.namespace)
         vhost = resilience.with_source_policies(
             vhost,
             index.resilience.retry_for(source, svc),
             index.resilience.fault_for(source, svc),
         )
         vhosts.append(vhost)
-        for target_svc, port in targets:
-            cluster, cla = index.cluster(target_svc, port)
+        for target_svc, port in route_targets(index.catalog, svc, sp.port):
+            used.add(target_svc.key)
+            clustered.add(target_svc.key)
+            cluster, cla = cluster_of(target_svc, port)
             clusters[cluster.name] = cluster
             endpoints[cla.cluster_name] = cla
     if index.egress:
@@ -66,11 +80,13 @@ def build_outbound_table(index: MeshIndex, source: Identity) -> OutboundTable:
     route = pb.RouteConfiguration(
         name=names.OUTBOUND_ROUTE, virtual_hosts=vhosts, validate_clusters={"value": False}
     )
-    return (
+    return OutboundTable(
         route,
         dict(sorted(clusters.items())),
         dict(sorted(endpoints.items())),
         tuple(sorted(tcp.items())),
+        frozenset(used),
+        frozenset(clustered),
     )
 
 

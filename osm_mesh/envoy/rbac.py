@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from osm_mesh.catalog.model import Identity, Service, ServicePort
 from osm_mesh.envoy import pb
+from osm_mesh.envoy.index import MeshIndex
 from osm_mesh.policy import ALL, Allowance
-
-if TYPE_CHECKING:
-    from osm_mesh.envoy.index import MeshIndex
 
 
 def _policy_name(allowance: Allowance, i: int) -> str:

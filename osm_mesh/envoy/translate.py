@@ -23,28 +23,42 @@ Modes (``TranslateOptions.mode``):
   side forwards to the app at <pod ip>:<targetPort> (or the unprivileged port the local runtime
   moved it to: ``Pod.local_port``).
 
-Resources that do not depend on the proxy (clusters, endpoints, outbound virtual hosts) are
-built once per catalog in a :class:`MeshIndex` and shared by every proxy's snapshot.
+Resources that do not depend on the proxy (clusters, endpoints, outbound virtual hosts and
+route tables, inbound resources of replicas with the same services) are built once per index by
+a :class:`Translator` and shared by every proxy's snapshot.
 
-Modules: ``model`` (options, ProxyIdentity, Resources), ``index`` (MeshIndex, the caches),
-``inbound`` + ``rbac``, ``outbound`` (listener, routes, splits), ``clusters`` (EDS clusters and
-endpoints); this one assembles a proxy's resources from them.
+Modules: ``model`` (options, ProxyIdentity, Resources), ``index`` (MeshIndex: the per-catalog
+data the builders read), ``inbound`` + ``rbac``, ``outbound`` (listener, routes, splits),
+``clusters`` (EDS clusters and endpoints); this one calls the builders and assembles a proxy's
+resources from what they return.
 """
 
 from __future__ import annotations
 
-from osm_mesh.catalog.model import Catalog, Identity, Pod
-from osm_mesh.envoy import names
+import threading
+import weakref
+
+from osm_mesh.catalog.model import Catalog, Identity, Pod, Service, ServicePort
+from osm_mesh.envoy import names, pb
+from osm_mesh.envoy.clusters import build_cluster
+from osm_mesh.envoy.inbound import InboundResources, build_inbound
 from osm_mesh.envoy.index import MeshIndex, mesh_index
 from osm_mesh.envoy.model import (
     HTTP_PROTOCOLS,
     CertLike,
+    Dependencies,
     Mode,
     ProxyIdentity,
     Resources,
     TranslateOptions,
 )
-from osm_mesh.envoy.outbound import host_domains
+from osm_mesh.envoy.outbound import (
+    OutboundTable,
+    build_outbound_listener,
+    build_outbound_table,
+    build_vhost,
+    host_domains,
+)
 
 __all__ = [
     "HTTP_PROTOCOLS",
@@ -54,6 +68,7 @@ __all__ = [
     "ProxyIdentity",
     "Resources",
     "TranslateOptions",
+    "Translator",
     "find_pod",
     "host_domains",
     "mesh_index",
@@ -70,6 +85,152 @@ def find_pod(catalog: Catalog, proxy: ProxyIdentity) -> Pod | None:
     return pod
 
 
+class Translator:
+    """Translates proxies against one MeshIndex; builds each shared resource once (memo).
+
+    Thread-safe. Keep one per index: a new catalog gets a new index and a new Translator, so
+    nothing built from an older catalog is ever handed out.
+    """
+
+    def __init__(self, index: MeshIndex) -> None:
+        self.index = index
+        self._lock = threading.RLock()
+        self._clusters: dict[tuple[str, str, int], tuple[pb.Cluster, pb.ClusterLoadAssignment]]
+        self._clusters = {}
+        self._vhosts: dict[tuple[str, str, int, bool], pb.VirtualHost] = {}
+        self._outbound_tables: dict[object, OutboundTable] = {}
+        self._outbound_listeners: dict[object, pb.Listener] = {}
+        self._inbound: dict[object, InboundResources] = {}
+        self._secrets: dict[bytes, dict[str, pb.Secret]] = {}
+
+    def translate(self, proxy: ProxyIdentity, certs: CertLike | None = None) -> Resources:
+        """All resources for one proxy. ``certs``: its identity certificate (SDS); None = none."""
+        catalog, options = self.index.catalog, self.index.options
+        res = Resources()
+        notes: list[str] = []
+        pod = find_pod(catalog, proxy)
+        if pod is None:
+            notes.append(f"no pod for proxy {proxy.proxy_uuid} ({proxy.identity}) in the catalog")
+        local = options.mode == "local"
+        if local and (pod is None or not pod.ip):
+            notes.append("local mode needs the pod's IP: no listeners")
+            bind_ip = None
+        else:
+            bind_ip = pod.ip if local and pod is not None else "0.0.0.0"
+
+        outbound = self.outbound(proxy.identity)
+        res.outbound_clusters = outbound.clusters
+        res.endpoints = outbound.endpoints
+        res.routes[names.OUTBOUND_ROUTE] = outbound.route
+        if bind_ip is not None:
+            listener = self.outbound_listener(bind_ip, outbound.tcp)
+            res.listeners[names.OUTBOUND_LISTENER] = listener
+        inbound = self.inbound(pod, proxy.identity, bind_ip)
+        res.routes.update(inbound.routes)
+        res.listeners.update(inbound.listeners)
+        res.local_clusters.update(inbound.local_clusters)
+        if certs is not None:
+            res.secrets.update(self.secrets(certs))
+        res.notes = tuple(notes)
+        res.depends_on = Dependencies(
+            pod.key if pod is not None else None,
+            outbound.services | inbound.services,
+            outbound.clustered | inbound.split_backends,
+            every_service=self.index.reachable(proxy.identity) is None,
+        )
+        return res
+
+    # -- shared resources -----------------------------------------------------------------
+    def cluster(self, service: Service, port: int) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
+        """The outbound EDS cluster of a service port and its endpoints."""
+        key = (service.namespace, service.name, port)
+        with self._lock:
+            cached = self._clusters.get(key)
+            if cached is None:
+                cached = build_cluster(self.index, service, port)
+                self._clusters[key] = cached
+            return cached
+
+    def vhost(self, service: Service, sp: ServicePort, same_namespace: bool) -> pb.VirtualHost:
+        """The virtual host of one service port (source-independent policies only)."""
+        key = (service.namespace, service.name, sp.port, same_namespace)
+        with self._lock:
+            cached = self._vhosts.get(key)
+            if cached is None:
+                cached = build_vhost(self.index, service, sp, same_namespace)
+                self._vhosts[key] = cached
+            return cached
+
+    def outbound(self, source: Identity) -> OutboundTable:
+        """Outbound route table, clusters, endpoints and TCP (port, cluster) of ``source``.
+
+        Shared by every proxy with the same reachable set and namespace: in permissive mode
+        that is every proxy of a namespace, in SMI mode every replica of an identity.
+        """
+        index = self.index
+        base: object = ("*", source.namespace) if index.reachable(source) is None else source
+        # Source-specific Retry/FaultInjection policies give the source its own table.
+        key = (base, index.resilience.source_key(source))
+        with self._lock:
+            cached = self._outbound_tables.get(key)
+            if cached is None:
+                cached = build_outbound_table(index, source, self.cluster, self.vhost)
+                self._outbound_tables[key] = cached
+            return cached
+
+    def outbound_listener(self, bind_ip: str, tcp: tuple[tuple[int, str], ...]) -> pb.Listener:
+        with self._lock:
+            listener = self._outbound_listeners.get((bind_ip, tcp))
+            if listener is None:
+                listener = build_outbound_listener(self.index, bind_ip, tcp)
+                self._outbound_listeners[(bind_ip, tcp)] = listener
+            return listener
+
+    def inbound(self, pod: Pod | None, identity: Identity, bind_ip: str | None) -> InboundResources:
+        """Replicas of one identity with the same services share their inbound resources."""
+        index = self.index
+        services = index.catalog.services_of_pod(pod) if pod is not None else ()
+        targets = tuple(
+            pod.resolve_port(sp.target_port) if pod is not None else None
+            for svc in services
+            for sp in svc.ports
+        )
+        app_ip = pod.ip if pod is not None and index.options.mode == "local" else ""
+        key = (identity, bind_ip, app_ip, tuple(s.key for s in services), targets)
+        with self._lock:
+            cached = self._inbound.get(key)
+        if cached is None:
+            cached = build_inbound(index, pod, identity, bind_ip)
+            with self._lock:
+                self._inbound[key] = cached
+        return cached
+
+    def secrets(self, certs: CertLike) -> dict[str, pb.Secret]:
+        """The two SDS secrets of an identity certificate (one message pair per certificate)."""
+        with self._lock:
+            cached = self._secrets.get(certs.cert_pem)
+            if cached is None:
+                cached = {
+                    names.SECRET_SERVICE_CERT: pb.identity_secret(certs.cert_pem, certs.key_pem),
+                    names.SECRET_ROOT_CERT: pb.root_secret(certs.ca_pem),
+                }
+                self._secrets[certs.cert_pem] = cached
+            return cached
+
+
+_TRANSLATORS: weakref.WeakKeyDictionary[MeshIndex, Translator] = weakref.WeakKeyDictionary()
+_TRANSLATORS_LOCK = threading.Lock()
+
+
+def translator_for(index: MeshIndex) -> Translator:
+    """The Translator of an index (one per index, freed with it)."""
+    with _TRANSLATORS_LOCK:
+        found = _TRANSLATORS.get(index)
+        if found is None:
+            found = _TRANSLATORS[index] = Translator(index)
+        return found
+
+
 def translate(
     catalog: Catalog,
     proxy: ProxyIdentity,
@@ -80,40 +241,4 @@ def translate(
 ) -> Resources:
     """All resources for one proxy. ``certs``: its identity certificate (SDS); None = none."""
     index = index or mesh_index(catalog, options)
-    res = Resources()
-    notes: list[str] = []
-    pod = find_pod(catalog, proxy)
-    if pod is None:
-        notes.append(f"no pod for proxy {proxy.proxy_uuid} ({proxy.identity}) in the catalog")
-    local = options.mode == "local"
-    if local and (pod is None or not pod.ip):
-        notes.append("local mode needs the pod's IP: no listeners")
-        bind_ip = None
-    else:
-        bind_ip = pod.ip if local and pod is not None else "0.0.0.0"
-
-    _add_outbound(index, proxy.identity, res, bind_ip)
-    _add_inbound(index, pod, proxy.identity, res, bind_ip)
-    if certs is not None:
-        res.secrets.update(index.secrets(certs))
-    res.notes = tuple(notes)
-    return res
-
-
-def _add_outbound(index: MeshIndex, source: Identity, res: Resources, bind_ip: str | None) -> None:
-    route, clusters, endpoints, tcp = index.outbound(source)
-    res.outbound_clusters = clusters
-    res.endpoints = endpoints
-    res.routes[names.OUTBOUND_ROUTE] = route
-    if bind_ip is None:
-        return
-    res.listeners[names.OUTBOUND_LISTENER] = index.outbound_listener(bind_ip, tcp)
-
-
-def _add_inbound(
-    index: MeshIndex, pod: Pod | None, identity: Identity, res: Resources, bind_ip: str | None
-) -> None:
-    routes, listeners, local_clusters = index.inbound(pod, identity, bind_ip)
-    res.routes.update(routes)
-    res.listeners.update(listeners)
-    res.local_clusters.update(local_clusters)
+    return translator_for(index).translate(proxy, certs)
