@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint typecheck unit bench image golden clean
+.PHONY: install test lint typecheck unit bench image golden clean upstream-osm
 
 install: $(BIN)/osm $(BIN)/helm
 
@@ -44,6 +44,11 @@ bench:
 # The control-plane image (no container engine on the CI machines: not built there).
 image:
 	docker build -t osm-mesh-controller:$$($(BIN)/python -c 'import osm_mesh; print(osm_mesh.__version__)') .
+
+# Upstream OSM v1.2.4 (osm CLI, osm-controller, osm-injector) built from its Go module (upstream/)
+# into .upstream/bin, to compare side by side (docs/upstream-comparison.md); skips what is built.
+upstream-osm:
+	bash scripts/build-upstream-osm.sh
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
