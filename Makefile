@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint typecheck unit bench image golden clean upstream-osm
+.PHONY: install test lint typecheck unit bench fortio image golden clean upstream-osm
 
 install: $(BIN)/osm $(BIN)/helm
 
@@ -40,6 +40,10 @@ golden:
 
 bench:
 	$(BIN)/python -m benchmarks
+
+# The load generator of bench_latency (built with Go; the benchmark also runs this on demand).
+fortio:
+	bash scripts/install-fortio.sh $(BIN)
 
 # The control-plane image (no container engine on the CI machines: not built there).
 image:
