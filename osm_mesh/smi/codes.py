@@ -65,7 +65,8 @@ UNKNOWN_FIELD = _code(
 INVALID_REGEX = _code(
     "OSM0206",
     "InvalidRegex",
-    "A regular expression that does not compile, or uses what Envoy's RE2 lacks.",
+    "A regular expression Envoy's RE2 would refuse: not RE2 syntax, "
+    "or over Envoy's program-size limit.",
 )
 INEFFECTIVE_FIELD = _code(
     "OSM0207",

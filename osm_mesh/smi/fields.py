@@ -123,17 +123,13 @@ def unknown_keys(ctx: Ctx, data: dict[str, Any], path: str, known: tuple[str, ..
 _NOT_RE2 = re.compile(r"(?<!\\)(?:\\\\)*(\(\?(?:=|!|<=|<!|>)|\\[1-9])")
 
 
-def check_regex(ctx: Ctx, value: str, path: str) -> None:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        ctx.error(
-            path,
-            f"invalid regular expression {value!r}: {exc}",
-            "fix the regex",
-            codes.INVALID_REGEX,
-        )
-        return
+def check_regex(ctx: Ctx, value: str, path: str, *, sent_as: str | None = None) -> None:
+    """``value`` must be a regex Envoy runs (RE2, as Envoy compiles it); ``sent_as`` is the
+    string actually sent to Envoy (e.g. ``(?:<pathRegex>).*``) when it differs -- its RE2
+    program size is what Envoy limits. A failure is an error: the object is left out of
+    the catalog rather than sent to Envoy, whose NACK would freeze the proxy's config."""
+    from osm_mesh.smi.envoy_regex import envoy_regex_problem, re2_syntax_error
+
     found = _NOT_RE2.search(value)
     if found:
         ctx.error(
@@ -141,6 +137,25 @@ def check_regex(ctx: Ctx, value: str, path: str) -> None:
             f"regular expression {value!r} uses {found.group(1)!r}, which Envoy's RE2 engine "
             "does not support (no lookaround, atomic groups or backreferences)",
             "rewrite the regex without it",
+            codes.INVALID_REGEX,
+        )
+        return
+    syntax = re2_syntax_error(value)
+    if syntax:
+        ctx.error(
+            path,
+            f"invalid regular expression {value!r} (RE2, as Envoy runs it): {syntax}",
+            "use RE2 syntax (https://github.com/google/re2/wiki/Syntax): no \\Z, lookaround, "
+            "backreferences or repetitions over 1000",
+            codes.INVALID_REGEX,
+        )
+        return
+    problem = envoy_regex_problem(sent_as or value)
+    if problem:
+        ctx.error(
+            path,
+            f"regular expression {value!r} would be refused by Envoy: {problem}",
+            "shorten it, or split it into several matches",
             codes.INVALID_REGEX,
         )
 

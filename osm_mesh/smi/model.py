@@ -17,7 +17,6 @@ Shapes agreed with the data-plane and local-mesh helpers (core-interfaces.md):
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -113,13 +112,17 @@ class HTTPMatch:
         """Whether a request matches (path without query string, header names case-insensitive)."""
         if not self.any_method and method.upper() not in self.methods:
             return False
+        from osm_mesh.smi.envoy_regex import full_match
+
+        # The very regexes Envoy gets, run by RE2 as Envoy runs them.
         path = path.split("?", 1)[0]
-        if self.path_regex and not re.match(self.path_regex, path):
+        path_regex = self.envoy_path_regex()
+        if path_regex is not None and not full_match(path_regex, path):
             return False
         lowered = {k.lower(): v for k, v in (headers or {}).items()}
         for name, pattern in self.headers:
             value = lowered.get(name.lower())
-            if value is None or not re.fullmatch(pattern, value):
+            if value is None or not full_match(pattern, value):
                 return False
         return True
 

@@ -320,7 +320,7 @@ def _upstream_traffic_setting(
         unknown_keys(ctx, data, p, ("path", "rateLimit", "requestTimeout"))
         route_path = text(ctx, data.get("path"), f"{p}.path")
         if route_path:
-            check_regex(ctx, route_path, f"{p}.path")
+            check_regex(ctx, route_path, f"{p}.path", sent_as=f"(?:{route_path}).*")
         if data.get("rateLimit") is not None:
             ctx.warn(
                 f"{p}.rateLimit",

@@ -71,7 +71,8 @@ def _http_match(ctx: Ctx, raw: Any, path: str, version: str) -> HTTPMatch | None
             ctx.error(f"{path}.pathRegex", "must be a string", "quote the regex")
             path_regex = None
         else:
-            check_regex(ctx, path_regex, f"{path}.pathRegex")
+            sent_as = HTTPMatch("", path_regex).envoy_path_regex()
+            check_regex(ctx, path_regex, f"{path}.pathRegex", sent_as=sent_as)
             _path_regex_starts_right(ctx, path_regex, f"{path}.pathRegex")
     methods = []
     for i, m in enumerate(seq(ctx, data.get("methods"), f"{path}.methods")):
