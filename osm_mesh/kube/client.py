@@ -122,6 +122,15 @@ def connect(
             active = next((c for c in contexts if c.get("name") == context), active)
         namespace = (active or {}).get("context", {}).get("namespace")
     except k8s_config.ConfigException as exc:
+        # The pod's own ServiceAccount only when nothing else was asked for: a mistyped
+        # --context (or a broken --kubeconfig) inside a pod must fail, not quietly talk to
+        # the pod's cluster instead of the one named.
+        if kubeconfig or context:
+            raise ClusterUnreachable(
+                f"Could not load kubeconfig: {exc}",
+                hint="Check --kubeconfig / KUBECONFIG and --context "
+                "(`kubectl config get-contexts` lists the contexts)",
+            ) from None
         try:
             k8s_config.load_incluster_config(client_configuration=configuration)
         except k8s_config.ConfigException:
