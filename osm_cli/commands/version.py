@@ -95,4 +95,19 @@ def _remote_versions(ctx: typer.Context) -> list[dict[str, Any]] | None:
     for item in found:
         if item.error:
             app_ctx.warn(f"mesh [{item.mesh}] in namespace [{item.namespace}]: {item.error}")
+        ca_warning = _ca_expiry_warning(item.ca_not_after)
+        if ca_warning:
+            app_ctx.warn(f"mesh [{item.mesh}] in namespace [{item.namespace}]: {ca_warning}")
     return [item.as_dict() for item in found]
+
+
+def _ca_expiry_warning(not_after: str) -> str | None:
+    import datetime as dt
+
+    from osm_mesh.certs.ca import expiry_warning
+
+    try:
+        when = dt.datetime.fromisoformat(not_after)
+    except ValueError:
+        return None  # an older controller does not report it
+    return expiry_warning(when if when.tzinfo else when.replace(tzinfo=dt.UTC))

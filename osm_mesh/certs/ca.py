@@ -122,6 +122,52 @@ class IssuedCert:
         return x509.load_pem_x509_certificate(self.cert_pem)
 
 
+# `osm version` and the controller's log warn this long before the CA expires.
+CA_EXPIRY_WARNING = dt.timedelta(days=30)
+RENEW_CA_HINT = (
+    "create a new CA: delete Secret osm-ca-bundle and restart osm-controller and osm-injector, "
+    "then restart meshed pods so their sidecars trust it"
+)
+
+
+def check_usable_ca(cert: x509.Certificate, now: dt.datetime | None = None) -> None:
+    """Refuse, with the reason, a certificate that cannot be the mesh CA: not a CA (no
+    BasicConstraints CA:TRUE, or a KeyUsage without keyCertSign) -- every certificate it
+    signed would be refused by Envoy -- or expired."""
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+        is_ca = constraints.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    try:
+        usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        is_ca = is_ca and usage.key_cert_sign
+    except x509.ExtensionNotFound:
+        pass
+    if not is_ca:
+        raise InvalidInput(
+            f"the certificate given as the mesh CA ({cert.subject.rfc4514_string()}) is not a "
+            "CA certificate (it lacks BasicConstraints CA:TRUE / keyCertSign)",
+            hint=f"{CA_CERT_KEY} must be the CA's own certificate, with its key in {CA_KEY_KEY}",
+        )
+    now = now or dt.datetime.now(dt.UTC)
+    if cert.not_valid_after_utc <= now:
+        raise InvalidInput(
+            f"the mesh CA expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC",
+            hint=RENEW_CA_HINT,
+        )
+
+
+def expiry_warning(not_after: dt.datetime, now: dt.datetime | None = None) -> str | None:
+    """A one-line warning when a CA valid until ``not_after`` expires within 30 days."""
+    left = not_after - (now or dt.datetime.now(dt.UTC))
+    if left > CA_EXPIRY_WARNING:
+        return None
+    if left <= dt.timedelta(0):
+        return f"the mesh CA expired on {not_after:%Y-%m-%d} ({RENEW_CA_HINT})"
+    return f"the mesh CA expires in {left.days} days, on {not_after:%Y-%m-%d} ({RENEW_CA_HINT})"
+
+
 class CertificateAuthority:
     """A self-signed mesh root that issues identity certificates.
 
@@ -197,7 +243,12 @@ class CertificateAuthority:
                 "the CA certificate and private key do not belong together",
                 hint="restore both files from the same backup",
             )
+        check_usable_ca(cert)
         return cls(cert, key, key_type)
+
+    @property
+    def not_after(self) -> dt.datetime:
+        return self.cert.not_valid_after_utc
 
     @classmethod
     def load(cls, directory: str | Path, key_type: str = DEFAULT_KEY_TYPE) -> CertificateAuthority:

@@ -30,6 +30,7 @@ import osm_mesh
 from osm_mesh import labels
 from osm_mesh.catalog.kube_watch import RESYNC_S, KubeSource, resilient_client
 from osm_mesh.catalog.model import Catalog
+from osm_mesh.certs.ca import CertificateAuthority, expiry_warning
 from osm_mesh.controller.adopt import BootstrapSecretAdopter
 from osm_mesh.controller.ca import ensure_ca
 from osm_mesh.controller.events import ProblemReporter
@@ -145,6 +146,7 @@ class Controller:
             SECONDS_BUCKETS,
         )
         self.source: KubeSource | None = None
+        self.ca: CertificateAuthority | None = None
         self.control_plane: ControlPlane | None = None
         self.ca_origin: str | None = None
         self.adopter: BootstrapSecretAdopter | None = None
@@ -152,7 +154,7 @@ class Controller:
         self._unwatch_config: Any = None
         self.http = HttpServer(
             {
-                ("GET", labels.CONTROLLER_VERSION_PATH): lambda _b: Reply.json(version_info()),
+                ("GET", labels.CONTROLLER_VERSION_PATH): self._version,
                 ("GET", labels.CONTROLLER_SMI_VERSION_PATH): lambda _b: Reply.json(smi_versions()),
                 ("GET", labels.CONTROLLER_READY_PATH): self._ready,
                 ("GET", labels.CONTROLLER_ALIVE_PATH): self._alive,
@@ -179,6 +181,13 @@ class Controller:
         ready, reason = self.readiness()
         return Reply.text(reason + "\n", 200 if ready else 503)
 
+    def _version(self, _body: bytes) -> Reply:
+        info = version_info()
+        if self.ca is not None:
+            # So `osm version` can warn before the mesh CA expires (the date is public).
+            info["ca_not_after"] = self.ca.not_after.isoformat()
+        return Reply.json(info)
+
     def _alive(self, _body: bytes) -> Reply:
         # Alive as long as the regeneration thread is not stuck in an error loop forever:
         # a failed regeneration keeps serving the last snapshots, which is still alive.
@@ -195,6 +204,10 @@ class Controller:
             mesh_name=s.mesh_name,
             ca_dir=s.ca_bundle_dir,
         )
+        self.ca = ca
+        warning = expiry_warning(ca.not_after)
+        if warning:
+            log.warning("%s", warning)
         self.source = KubeSource(
             self.kube,
             mesh_name=s.mesh_name,
@@ -241,8 +254,9 @@ class Controller:
     def _apply_mesh_config(self, catalog: Catalog) -> None:
         """MeshConfig changes that are not part of the catalog reach the running parts."""
         cp = self.control_plane
+        # Validated when the MeshConfig was parsed (smi/meshconfig.py), as at start.
         seconds = catalog.mesh_config.service_cert_validity_seconds
-        if cp is None or seconds < 60:
+        if cp is None:
             return
         validity = dt.timedelta(seconds=seconds)
         if cp.certs.validity != validity:

@@ -57,6 +57,8 @@ class ControllerVersion:
     build_date: str = UNKNOWN
     pod: str | None = None
     error: str | None = None
+    # When the mesh CA expires (ISO 8601, from the controller); "" when not reported.
+    ca_not_after: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -275,6 +277,7 @@ def controller_version(kube: Kube, mesh: Mesh) -> ControllerVersion:
         git_commit=str(info.get("git_commit") or info.get("gitCommit") or UNKNOWN),
         build_date=str(info.get("build_date") or info.get("buildDate") or UNKNOWN),
         pod=pod,
+        ca_not_after=str(info.get("ca_not_after") or ""),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -16,6 +17,24 @@ _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
+# serviceCertValidityDuration, checked here once for the controller's start and its runtime
+# alike: shorter certificates would be renewed every few seconds (and the certificate store
+# refuses under 2 s), longer ones would outlive the CA (10 years) and overflow date maths.
+CERT_VALIDITY_MIN_S = 60
+CERT_VALIDITY_MAX_S = 87600 * 3600
+
+
+def cert_validity_seconds(text: str) -> int:
+    """``serviceCertValidityDuration`` in seconds; ValueError naming the reason when it is
+    not a Go duration or not between 1m and 87600h."""
+    seconds = parse_duration(text)
+    if seconds < CERT_VALIDITY_MIN_S:
+        raise ValueError(f"shorter than the minimum of 1m ({seconds}s)")
+    if seconds > CERT_VALIDITY_MAX_S:
+        raise ValueError("longer than the maximum of 87600h (10 years, the CA's own validity)")
+    return seconds
+
+
 def parse_duration(text: str) -> int:
     """A Go duration ("24h", "1h30m", "90s") in whole seconds; ValueError when invalid."""
     text = str(text).strip()
@@ -27,7 +46,7 @@ def parse_duration(text: str) -> int:
             raise ValueError(text)
         total += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
         pos = m.end()
-    if pos != len(text):
+    if pos != len(text) or not math.isfinite(total):
         raise ValueError(text)
     return int(total)
 
@@ -137,13 +156,15 @@ def parse_mesh_config(obj: dict[str, Any]) -> tuple[MeshConfig | None, list[Prob
     )
     validity = 24 * 3600
     if certificate.get("serviceCertValidityDuration") not in (None, ""):
+        raw_validity = certificate["serviceCertValidityDuration"]
         try:
-            validity = parse_duration(certificate["serviceCertValidityDuration"])
-        except ValueError:
+            validity = cert_validity_seconds(raw_validity)
+        except ValueError as exc:
+            reason = "" if str(exc) == str(raw_validity).strip() else f": {exc}"
             error(
                 "spec.certificate.serviceCertValidityDuration",
-                f"invalid duration {certificate['serviceCertValidityDuration']!r}",
-                'use a Go duration such as "24h" or "1h30m"',
+                f"invalid duration {str(raw_validity)[:40]!r}{reason}",
+                'use a Go duration from "1m" to "87600h", such as "24h" or "1h30m"',
             )
 
     # v1alpha1 kept the exclusion lists under observability by mistake (see the bookstore

@@ -46,6 +46,7 @@ def test_http_endpoints(controller):
         "version": osm_mesh.__version__,
         "git_commit": osm_mesh.GIT_COMMIT,
         "build_date": osm_mesh.BUILD_DATE,
+        "ca_not_after": controller.ca.not_after.isoformat(),
     }
     status, _, body = http_get(port, "/smi/version")
     assert status == 200
