@@ -5,13 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from osm_mesh import labels
 from osm_mesh.catalog.loader import Document
 from osm_mesh.catalog.model import Catalog, FrozenMap, Identity, Pod, Service, ServicePort
 from osm_mesh.catalog.shape import as_dict, as_list, dig
-from osm_mesh.smi import codes
 from osm_mesh.smi.meshconfig import CONFIG_GROUP, parse_mesh_config
 from osm_mesh.smi.model import (
     HTTPRouteGroup,
@@ -156,6 +155,20 @@ def pods_from_deployment(obj: dict[str, Any], pod_ip: PodIpHook | None) -> list[
     return pods
 
 
+class Parsed(NamedTuple):
+    """What one document contributes to a catalog: a bucket, a key in it, a value, problems.
+
+    Buckets: ``namespace`` (labels), ``account`` (Identity), ``service``, ``pod``,
+    ``workload`` (the pods it would run), ``smi`` (key: kind, namespace, name; SMI and
+    resilience policies), ``meshconfig``, or ``none`` (ignored, or problems only).
+    """
+
+    bucket: str
+    key: Any
+    value: Any
+    problems: tuple[Problem, ...] = ()
+
+
 @dataclass
 class _Acc:
     namespaces: dict[str, FrozenMap]
@@ -166,6 +179,36 @@ class _Acc:
     smi: dict[tuple[str, str, str], Any]
     mesh_configs: list[MeshConfig]
     problems: list[Problem]
+
+    def add(self, parsed: Parsed, doc: Document) -> None:
+        self.problems.extend(parsed.problems)
+        bucket, key, value = parsed.bucket, parsed.key, parsed.value
+        if bucket == "namespace":
+            self.namespaces[key] = value
+        elif bucket == "account":
+            self.accounts.add(value)
+        elif bucket == "service":
+            self.services[key] = value
+        elif bucket == "pod":
+            self.pods[key] = value
+        elif bucket == "workload":
+            self.deployment_pods[key] = value
+        elif bucket == "meshconfig":
+            self.mesh_configs.append(value)
+        elif bucket == "smi":
+            if key in self.smi:
+                self.problems.append(
+                    Problem(
+                        "warning",
+                        value.ref,
+                        "metadata.name",
+                        "defined more than once; the last definition wins",
+                        "remove or rename the duplicate",
+                        doc.file,
+                        doc.line,
+                    )
+                )
+            self.smi[key] = value
 
 
 def build_catalog(
@@ -189,29 +232,52 @@ def build_catalog(
     acc = _Acc({}, {}, {}, {}, set(), {}, [], list(problems))
     for item in objects:
         doc = item if isinstance(item, Document) else Document(item)
-        _add(acc, doc, pod_ip, synthesize_pods)
+        acc.add(parse_document(doc, pod_ip, synthesize_pods), doc)
+    return _finish(acc, monitored, mesh_name, mesh_config, version)
+
+
+def in_mesh_namespaces(
+    monitored: Monitored,
+    mesh_name: str | None,
+    namespaces: dict[str, FrozenMap],
+    seen: set[str],
+) -> set[str]:
+    """The monitored namespaces, given the Namespace labels and every namespace seen."""
+    if monitored == "all":
+        return set(seen)
+    if monitored is None:
+        return {
+            ns
+            for ns, lab in namespaces.items()
+            if labels.MONITORED_BY_LABEL in lab
+            and (mesh_name is None or lab[labels.MONITORED_BY_LABEL] == mesh_name)
+            and lab.get(labels.IGNORE_LABEL) != labels.IGNORE_LABEL_VALUE
+        }
+    if isinstance(monitored, str):
+        return {monitored}  # one namespace, not its characters
+    return set(monitored)
+
+
+def seen_namespaces(acc: _Acc) -> set[str]:
+    seen = set(acc.namespaces) | {k[0] for k in acc.services} | {k[0] for k in acc.pods}
+    return seen | {i.namespace for i in acc.accounts} | {k[1] for k in acc.smi}
+
+
+def _finish(
+    acc: _Acc,
+    monitored: Monitored,
+    mesh_name: str | None,
+    mesh_config: MeshConfig | None,
+    version: int,
+) -> Catalog:
     deployments_with_pods = {(p.namespace, p.deployment) for p in acc.pods.values() if p.deployment}
     for key, pods in acc.deployment_pods.items():
         if key not in deployments_with_pods:
             for p in pods:
                 acc.pods.setdefault(p.key, p)
 
-    seen_ns = set(acc.namespaces) | {k[0] for k in acc.services} | {k[0] for k in acc.pods}
-    seen_ns |= {i.namespace for i in acc.accounts} | {k[1] for k in acc.smi}
-    if monitored == "all":
-        in_mesh = set(seen_ns)
-    elif monitored is None:
-        in_mesh = {
-            ns
-            for ns, lab in acc.namespaces.items()
-            if labels.MONITORED_BY_LABEL in lab
-            and (mesh_name is None or lab[labels.MONITORED_BY_LABEL] == mesh_name)
-            and lab.get(labels.IGNORE_LABEL) != labels.IGNORE_LABEL_VALUE
-        }
-    elif isinstance(monitored, str):
-        in_mesh = {monitored}  # one namespace, not its characters
-    else:
-        in_mesh = set(monitored)
+    seen_ns = seen_namespaces(acc)
+    in_mesh = in_mesh_namespaces(monitored, mesh_name, acc.namespaces, seen_ns)
 
     def keep(ns: str) -> bool:
         return ns in in_mesh
@@ -263,7 +329,8 @@ def _with_place(problems: list[Problem], doc: Document) -> list[Problem]:
     ]
 
 
-def _add(acc: _Acc, doc: Document, pod_ip: PodIpHook | None, synthesize: bool) -> None:
+def parse_document(doc: Document, pod_ip: PodIpHook | None, synthesize: bool) -> Parsed:
+    """What one document contributes to a catalog (see :class:`Parsed`)."""
     obj = doc.obj
     kind = str(obj.get("kind", ""))
     api_version = str(obj.get("apiVersion", ""))
@@ -272,54 +339,40 @@ def _add(acc: _Acc, doc: Document, pod_ip: PodIpHook | None, synthesize: bool) -
     if is_smi(obj) or is_policy(obj):
         # Resilience policies (policy.openservicemesh.io) are kept beside the SMI objects.
         parsed, problems = parse_policy(obj) if is_policy(obj) else parse_smi(obj)
-        acc.problems.extend(_with_place(problems, doc))
-        if parsed is not None:
-            key = (kind, parsed.namespace, parsed.name)
-            if key in acc.smi:
-                acc.problems.append(
-                    Problem(
-                        "warning",
-                        parsed.ref,
-                        "metadata.name",
-                        "defined more than once; the last definition wins",
-                        "remove or rename the duplicate",
-                        doc.file,
-                        doc.line,
-                        codes.DUPLICATE_OBJECT.id,
-                    )
-                )
-            acc.smi[key] = parsed
-        return
+        found = tuple(_with_place(problems, doc))
+        if parsed is None:
+            return Parsed("none", None, None, found)
+        return Parsed("smi", (kind, parsed.namespace, parsed.name), parsed, found)
     if api_version.startswith(CONFIG_GROUP + "/") and kind == "MeshConfig":
         config, problems = parse_mesh_config(obj)
-        acc.problems.extend(_with_place(problems, doc))
-        if config is not None:
-            acc.mesh_configs.append(config)
-        return
+        found = tuple(_with_place(problems, doc))
+        if config is None:
+            return Parsed("none", None, None, found)
+        return Parsed("meshconfig", None, config, found)
     if not name:
         if kind in ("Namespace", "ServiceAccount", "Service", "Pod", "Deployment"):
-            acc.problems.append(
-                Problem(
-                    "error",
-                    ObjectRef(kind, None, "<unnamed>", api_version),
-                    "metadata.name",
-                    "missing name",
-                    "set metadata.name",
-                    doc.file,
-                    doc.line,
-                    codes.INVALID_NAME.id,
-                )
+            problem = Problem(
+                "error",
+                ObjectRef(kind, None, "<unnamed>", api_version),
+                "metadata.name",
+                "missing name",
+                "set metadata.name",
+                doc.file,
+                doc.line,
             )
-        return
+            return Parsed("none", None, None, (problem,))
+        return Parsed("none", None, None)
     if kind == "Namespace" and api_version == "v1":
-        acc.namespaces[name] = _strmap(meta.get("labels"))
-    elif kind == "ServiceAccount" and api_version == "v1":
-        acc.accounts.add(Identity(_ns(obj), name))
-    elif kind == "Service" and api_version == "v1":
+        return Parsed("namespace", name, _strmap(meta.get("labels")))
+    if kind == "ServiceAccount" and api_version == "v1":
+        identity = Identity(_ns(obj), name)
+        return Parsed("account", identity, identity)
+    if kind == "Service" and api_version == "v1":
         svc = service_from(obj)
-        acc.services[svc.key] = svc
-    elif kind == "Pod" and api_version == "v1":
+        return Parsed("service", svc.key, svc)
+    if kind == "Pod" and api_version == "v1":
         pod = pod_from(obj)
-        acc.pods[pod.key] = pod
-    elif kind in WORKLOAD_KINDS and api_version == "apps/v1" and synthesize:
-        acc.deployment_pods[(_ns(obj), name)] = pods_from_deployment(obj, pod_ip)
+        return Parsed("pod", pod.key, pod)
+    if kind in WORKLOAD_KINDS and api_version == "apps/v1" and synthesize:
+        return Parsed("workload", (_ns(obj), name), pods_from_deployment(obj, pod_ip))
+    return Parsed("none", None, None)

@@ -1,8 +1,10 @@
 """The catalog: an immutable, deterministic snapshot of mesh state.
 
 Built by ``osm_mesh.catalog.build.build_catalog`` from Kubernetes-shaped objects (a
-Source supplies them). Everything is sorted and frozen; lookups go through indexes built
-once per snapshot, so a 1,000-service / 2,000-pod catalog is cheap to build and query.
+Source supplies them), or patched from the previous snapshot for a few changed objects
+(``osm_mesh.catalog.incremental``). Everything is sorted and frozen; lookups go through the
+tables of ``osm_mesh.catalog.lookup``, built once per snapshot (or patched), so a
+1,000-service / 2,000-pod catalog is cheap to build and query.
 
 Only objects in monitored namespaces are kept in ``services``/``pods``/SMI tuples (OSM
 ignores everything else); ``namespaces`` lists every namespace seen.
@@ -10,12 +12,22 @@ ignores everything else); ``namespaces`` lists every namespace seen.
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import InitVar, dataclass, field
+from typing import Any
 
+from osm_mesh.catalog.lookup import LookupTables
+from osm_mesh.catalog.objects import (
+    DEFAULT_TRUST_DOMAIN,
+    LOCAL_PORTS_ANNOTATION,
+    Endpoint,
+    FrozenMap,
+    Identity,
+    Pod,
+    Protocol,
+    Service,
+    ServicePort,
+    selector_matches,
+)
 from osm_mesh.smi.model import (
     HTTPRouteGroup,
     MeshConfig,
@@ -27,154 +39,20 @@ from osm_mesh.smi.model import (
 )
 from osm_mesh.smi.policy_model import FaultInjection, Retry, UpstreamTrafficSetting
 
-Protocol = Literal["http", "tcp", "grpc", "udp"]
-DEFAULT_TRUST_DOMAIN = "cluster.local"
-# Set by the local mesh (osm_mesh.local) on a pod whose app could not listen on its
-# containerPort (below 1024 without root): JSON {"<containerPort>": <port it listens on>}.
-LOCAL_PORTS_ANNOTATION = "local.openservicemesh.io/app-ports"
-
-
-class FrozenMap(Mapping[str, str]):
-    """A hashable, read-only str -> str mapping (labels, selectors, annotations)."""
-
-    __slots__ = ("_data", "_hash")
-
-    def __init__(self, data: Mapping[str, str] | None = None) -> None:
-        self._data = dict(sorted((data or {}).items()))
-        self._hash: int | None = None
-
-    def __getitem__(self, key: str) -> str:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __hash__(self) -> int:
-        if self._hash is None:
-            self._hash = hash(tuple(self._data.items()))
-        return self._hash
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, Mapping):
-            return self._data == dict(other)
-        return NotImplemented
-
-    def __lt__(self, other: FrozenMap) -> bool:
-        return tuple(self._data.items()) < tuple(other._data.items())
-
-    def __repr__(self) -> str:
-        return f"FrozenMap({self._data!r})"
-
-
-@dataclass(frozen=True, order=True)
-class Identity:
-    """A workload identity: a ServiceAccount."""
-
-    namespace: str
-    name: str
-
-    def spiffe_id(self, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> str:
-        return f"spiffe://{trust_domain}/ns/{self.namespace}/sa/{self.name}"
-
-    def osm_name(self, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> str:
-        """OSM's certificate common name / DNS SAN ``<sa>.<ns>.<trust domain>``."""
-        return f"{self.name}.{self.namespace}.{trust_domain}"
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True, order=True)
-class ServicePort:
-    name: str
-    port: int
-    # An int, or a container port name resolved per pod (``Catalog.endpoints``).
-    target_port: int | str
-    protocol: Protocol = "http"
-
-
-@dataclass(frozen=True, order=True)
-class Service:
-    namespace: str
-    name: str
-    ports: tuple[ServicePort, ...]
-    selector: FrozenMap = field(default_factory=FrozenMap)
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.namespace, self.name)
-
-    def port(self, number: int) -> ServicePort | None:
-        for p in self.ports:
-            if p.port == number:
-                return p
-        return None
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True, order=True)
-class Pod:
-    namespace: str
-    name: str
-    labels: FrozenMap = field(default_factory=FrozenMap)
-    service_account: str = "default"
-    ip: str = ""
-    proxy_uuid: str | None = None
-    # (name, port) of each container port; name may be "".
-    container_ports: tuple[tuple[str, int], ...] = ()
-    annotations: FrozenMap = field(default_factory=FrozenMap)
-    # Owning Deployment, when the pod came from one (synthesized or ownerReferences).
-    deployment: str | None = None
-
-    @property
-    def key(self) -> tuple[str, str]:
-        return (self.namespace, self.name)
-
-    @property
-    def identity(self) -> Identity:
-        return Identity(self.namespace, self.service_account)
-
-    def resolve_port(self, target: int | str) -> int | None:
-        if isinstance(target, int):
-            return target
-        if target.isdigit():
-            return int(target)
-        for name, number in self.container_ports:
-            if name == target:
-                return number
-        return None
-
-    def local_port(self, container_port: int) -> int:
-        """Where the app really listens for ``container_port`` (local mode: see
-        ``LOCAL_PORTS_ANNOTATION``); ``container_port`` itself when it was not moved."""
-        raw = self.annotations.get(LOCAL_PORTS_ANNOTATION)
-        if not raw:
-            return container_port
-        try:
-            moved = json.loads(raw).get(str(container_port))
-        except (ValueError, AttributeError):
-            return container_port
-        return moved if isinstance(moved, int) and 0 < moved < 65536 else container_port
-
-    def __str__(self) -> str:
-        return f"{self.namespace}/{self.name}"
-
-
-@dataclass(frozen=True, order=True)
-class Endpoint:
-    pod: Pod
-    ip: str
-    port: int
-
-
-def selector_matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    # An empty selector selects nothing for Services (Kubernetes: no Endpoints managed).
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+__all__ = [
+    "DEFAULT_TRUST_DOMAIN",
+    "LOCAL_PORTS_ANNOTATION",
+    "Catalog",
+    "Endpoint",
+    "FrozenMap",
+    "Identity",
+    "Pod",
+    "Protocol",
+    "Service",
+    "ServicePort",
+    "as_dict",
+    "selector_matches",
+]
 
 
 @dataclass(frozen=True)
@@ -199,10 +77,12 @@ class Catalog:
     problems: tuple[Problem, ...] = ()
     # Increases each time a Source produces a new snapshot (0 for ad-hoc catalogs).
     version: int = 0
-    _ix: _Index = field(init=False, repr=False, compare=False)
+    # Lookup tables already patched for these tuples (incremental builds); None: build them.
+    tables: InitVar[LookupTables | None] = None
+    _ix: LookupTables = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_ix", _Index(self))
+    def __post_init__(self, tables: LookupTables | None) -> None:
+        object.__setattr__(self, "_ix", tables if tables is not None else LookupTables.build(self))
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -282,59 +162,9 @@ class Catalog:
         """Identities some (valid) TrafficTarget names as its destination."""
         return tuple(self._ix.targets_by_destination)
 
-    def lookup_tables(self) -> _Index:
+    def lookup_tables(self) -> LookupTables:
         """The lookup tables (read only): what ``osm_mesh.catalog.diff`` compares."""
         return self._ix
-
-
-class _Index:
-    """Lookup tables for one Catalog, built in linear time."""
-
-    def __init__(self, c: Catalog) -> None:
-        self.services = {s.key: s for s in c.services}
-        self.pods = {p.key: p for p in c.pods}
-        self.pods_by_uuid = {p.proxy_uuid: p for p in c.pods if p.proxy_uuid}
-        by_identity: dict[Identity, list[Pod]] = defaultdict(list)
-        for p in c.pods:
-            by_identity[p.identity].append(p)
-        self.pods_by_identity = {k: tuple(v) for k, v in by_identity.items()}
-        self.identities = tuple(sorted(set(c.service_accounts) | set(by_identity)))
-
-        # Services indexed by (namespace, first selector label): a pod only has to be tested
-        # against services sharing one of its labels, not against every service.
-        candidates: dict[tuple[str, str, str], list[Service]] = defaultdict(list)
-        for s in c.services:
-            if s.selector:
-                k, v = next(iter(s.selector.items()))
-                candidates[(s.namespace, k, v)].append(s)
-        services_by_pod: dict[tuple[str, str], list[Service]] = {}
-        pods_by_service: dict[tuple[str, str], list[Pod]] = defaultdict(list)
-        for p in c.pods:
-            found: list[Service] = []
-            for k, v in p.labels.items():
-                for s in candidates.get((p.namespace, k, v), ()):
-                    if selector_matches(s.selector, p.labels):
-                        found.append(s)
-                        pods_by_service[s.key].append(p)
-            services_by_pod[p.key] = found
-        self.services_by_pod = {k: tuple(sorted(v)) for k, v in services_by_pod.items()}
-        self.pods_by_service = {k: tuple(sorted(v)) for k, v in pods_by_service.items()}
-
-        self.route_groups = {(g.namespace, g.name): g for g in c.http_route_groups}
-        self.tcp_routes = {(r.namespace, r.name): r for r in c.tcp_routes}
-        self.udp_routes = {(r.namespace, r.name): r for r in c.udp_routes}
-        targets: dict[Identity, list[TrafficTarget]] = defaultdict(list)
-        for t in c.traffic_targets:
-            # A TrafficTarget in another namespace than its destination is invalid (the build
-            # step reports it); it never grants anything.
-            dest_ns = t.destination.namespace or t.namespace
-            if dest_ns == t.namespace:
-                targets[Identity(dest_ns, t.destination.name)].append(t)
-        self.targets_by_destination = {k: tuple(v) for k, v in targets.items()}
-        splits: dict[tuple[str, str], list[TrafficSplit]] = defaultdict(list)
-        for sp in c.traffic_splits:
-            splits[(sp.namespace, sp.service)].append(sp)
-        self.splits_by_root = {k: tuple(sorted(v)) for k, v in splits.items()}
 
 
 def as_dict(obj: Any) -> Any:

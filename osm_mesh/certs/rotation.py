@@ -54,6 +54,9 @@ class CertManager:
         self.rotate_at = rotate_at
         self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
         self._certs: dict[tuple[str, str], IssuedCert] = {}
+        # The earliest renewal time of the held certificates (None: recompute): every
+        # recompute asks ``due()``, which must not scan thousands of certificates each time.
+        self._earliest: dt.datetime | None = None
         self._lock = threading.Lock()
         self.issued_count = 0
 
@@ -72,28 +75,41 @@ class CertManager:
         key = self._key(identity)
         now = self._clock()
         with self._lock:
-            cert = self._certs.get(key)
-            if cert is None or now >= self.renew_time(cert):
-                cert = self.ca.issue(
-                    identity, trust_domain=self.trust_domain, validity=self.validity, now=now
-                )
-                self._certs[key] = cert
-                self.issued_count += 1
+            held = self._certs.get(key)
+            if held is not None and now < self.renew_time(held):
+                return held
+            cert = self.ca.issue(
+                identity, trust_domain=self.trust_domain, validity=self.validity, now=now
+            )
+            self._certs[key] = cert
+            self.issued_count += 1
+            if self._earliest is not None:
+                if held is not None and self.renew_time(held) <= self._earliest:
+                    self._earliest = None  # the renewed one was the earliest: recompute
+                else:
+                    self._earliest = min(self._earliest, self.renew_time(cert))
             return cert
+
+    def _earliest_locked(self) -> dt.datetime | None:
+        if self._earliest is None and self._certs:
+            self._earliest = min(self.renew_time(c) for c in self._certs.values())
+        return self._earliest
 
     def next_renewal(self) -> dt.datetime | None:
         """When the earliest held certificate becomes due (None when none is held)."""
         with self._lock:
-            if not self._certs:
-                return None
-            return min(self.renew_time(c) for c in self._certs.values())
+            return self._earliest_locked()
 
     def due(self) -> list[tuple[str, str]]:
         """(namespace, name) of identities whose certificate must be renewed now."""
         now = self._clock()
         with self._lock:
+            earliest = self._earliest_locked()
+            if earliest is None or now < earliest:
+                return []
             return sorted(k for k, c in self._certs.items() if now >= self.renew_time(c))
 
     def forget(self, identity: IdentityLike) -> None:
         with self._lock:
-            self._certs.pop(self._key(identity), None)
+            if self._certs.pop(self._key(identity), None) is not None:
+                self._earliest = None

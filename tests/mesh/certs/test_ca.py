@@ -187,3 +187,23 @@ def test_short_validity_is_not_due_at_once(ca):
     assert mgr.get(Ident("ns", "a")) is first
     clock.now += dt.timedelta(seconds=1.5)
     assert mgr.get(Ident("ns", "a")) is not first
+
+
+def test_due_follows_issues_renewals_and_forgets(ca):
+    """due() answers from the earliest renewal time it keeps; that time must stay right."""
+    clock = FakeClock()
+    mgr = CertManager(ca, validity=dt.timedelta(hours=10), rotate_at=0.5, clock=clock)
+    a = mgr.get(Ident("ns", "a"))
+    clock.now += dt.timedelta(hours=1)
+    mgr.get(Ident("ns", "b"))
+    assert mgr.due() == [] and mgr.next_renewal() == mgr.renew_time(a)
+    clock.now += dt.timedelta(hours=4)  # a is due (5 h), b not yet (6 h)
+    assert mgr.due() == [("ns", "a")]
+    renewed = mgr.get(Ident("ns", "a"))  # the earliest one renewed: b is the earliest now
+    assert mgr.due() == [] and mgr.next_renewal() == mgr.renew_time(mgr.get(Ident("ns", "b")))
+    clock.now += dt.timedelta(hours=1)
+    assert mgr.due() == [("ns", "b")]
+    mgr.forget(Ident("ns", "b"))
+    assert mgr.due() == [] and mgr.next_renewal() == mgr.renew_time(renewed)
+    mgr.forget(Ident("ns", "a"))
+    assert mgr.due() == [] and mgr.next_renewal() is None
