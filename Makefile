@@ -4,9 +4,9 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint typecheck unit bench fortio image golden clean upstream-osm
+.PHONY: install test lint typecheck unit bench fortio image golden clean upstream-osm kube cluster-up cluster-down
 
-install: $(BIN)/osm $(BIN)/helm
+install: $(BIN)/osm $(BIN)/helm kube
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,19 @@ image:
 # into .upstream/bin, to compare side by side (docs/upstream-comparison.md); skips what is built.
 upstream-osm:
 	bash scripts/build-upstream-osm.sh
+
+# Kubernetes 1.37.2 + etcd built from their Go modules (cluster/) into .kube/bin; skips what is built.
+kube:
+	bash cluster/build.sh
+
+# A real local cluster in the background: etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler in a network namespace of its own; admin kubeconfig in .cluster/kubeconfig.
+# NODE=1 adds a node (kubelet, containerd, CNI, kube-proxy, CoreDNS).
+cluster-up: kube $(BIN)/osm
+	$(BIN)/python -m tests.realkube up .cluster $(if $(filter 1,$(NODE)),--node)
+
+cluster-down:
+	$(BIN)/python -m tests.realkube down .cluster
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

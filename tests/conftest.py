@@ -80,3 +80,26 @@ def kubeconfig(kube_emulator, tmp_path) -> Path:
 def shared_dir() -> Path:
     """../shared (article, facts, external manifests); read-only."""
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def real_cluster() -> Iterator[object]:
+    """A real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+    built from source by `make kube`) for the whole session; see tests/realkube/README.md.
+    ``OSM_REAL_CLUSTER=DIR`` uses a cluster started by `make cluster-up` instead."""
+    import shutil
+    import tempfile
+
+    from tests.realkube import cluster
+
+    existing = os.environ.get("OSM_REAL_CLUSTER")
+    if existing:
+        yield cluster.attach(Path(existing).resolve())
+        return
+    # Short path: containerd and kubelet sockets live under it and must stay < 108 bytes.
+    root = Path(tempfile.mkdtemp(prefix="osmk-", dir="/tmp"))
+    try:
+        with cluster.running(root) as running:
+            yield running
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

@@ -118,6 +118,9 @@ class HelmClient:
     ) -> Release:
         # No --wait and no --atomic/--rollback-on-failure: the CLI waits itself (to report
         # progress per component and say why something is not ready) and rolls back itself.
+        # --skip-crds: the CLI creates and updates the CRDs itself before (kube/crds.py);
+        # helm v4 would server-side apply crds/ again and conflict with that field manager
+        # on a real API server.
         status = await self._run(
             self._command.install_or_upgrade(
                 release,
@@ -126,6 +129,7 @@ class HelmClient:
                 namespace=namespace,
                 create_namespace=True,
                 reset_values=reset_values,
+                skip_crds=True,
                 timeout=f"{max(1, int(timeout_s))}s",
             )
         )

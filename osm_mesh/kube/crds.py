@@ -33,6 +33,12 @@ class CrdChange:
         return f"Updated CRD {self.name}" + (f" (now also serves {added})" if added else "")
 
 
+TERMINATING_WAIT_S = 120.0
+
+# The CLI owns the CRDs (helm runs with --skip-crds): one named manager in managedFields.
+FIELD_MANAGER = "osm"
+
+
 def ensure_crds(kube: Kube, documents: list[dict[str, Any]]) -> list[CrdChange]:
     """Create missing CRDs and update those whose definition differs from the chart's."""
     from kubernetes.client.exceptions import ApiException
@@ -42,11 +48,13 @@ def ensure_crds(kube: Kube, documents: list[dict[str, Any]]) -> list[CrdChange]:
     for wanted in documents:
         name = wanted["metadata"]["name"]
         try:
-            current = api.read_custom_resource_definition(name)
+            current = _read_unless_terminating(kube, name)
         except ApiException as exc:
             if exc.status != 404:
                 raise
-            api.create_custom_resource_definition(body=cast(Any, copy.deepcopy(wanted)))
+            api.create_custom_resource_definition(
+                body=cast(Any, copy.deepcopy(wanted)), field_manager=FIELD_MANAGER
+            )
             changes.append(CrdChange(name, "created"))
             continue
         current_dict = api.api_client.sanitize_for_serialization(current)
@@ -54,11 +62,37 @@ def ensure_crds(kube: Kube, documents: list[dict[str, Any]]) -> list[CrdChange]:
         if _comparable(body["spec"]) == _comparable(current_dict.get("spec", {})):
             continue
         body["metadata"]["resourceVersion"] = current_dict["metadata"].get("resourceVersion")
-        api.replace_custom_resource_definition(name, body=cast(Any, body))
+        api.replace_custom_resource_definition(
+            name, body=cast(Any, body), field_manager=FIELD_MANAGER
+        )
         served_before = {v["name"] for v in current_dict["spec"].get("versions", [])}
         added = tuple(v["name"] for v in body["spec"]["versions"] if v["name"] not in served_before)
         changes.append(CrdChange(name, "updated", added))
     return changes
+
+
+def _read_unless_terminating(kube: Kube, name: str, timeout_s: float = TERMINATING_WAIT_S):
+    """The CRD, or 404 once a CRD being deleted is gone.
+
+    A real API server deletes a CRD asynchronously (its finalizer first deletes every stored
+    object): right after `osm uninstall mesh -a` the CRD is still there with a
+    deletionTimestamp, and treating it as present would leave the new mesh with no CRD once
+    the deletion completes."""
+    import time
+
+    from osm_mesh.errors import Timeout
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        current = kube.apiextensions.read_custom_resource_definition(name)
+        if current.metadata is None or current.metadata.deletion_timestamp is None:
+            return current
+        if time.monotonic() > deadline:
+            raise Timeout(
+                f"CRD {name} is still being deleted after {timeout_s:.0f} s",
+                hint=f"Check what holds it: kubectl get crd {name} -o yaml (finalizers)",
+            )
+        time.sleep(0.5)
 
 
 def _merged(wanted: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
