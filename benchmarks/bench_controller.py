@@ -31,7 +31,11 @@ def _seed(emu, services: int, pods: int, targets: int) -> None:
 def run() -> list[Result]:
     from osm_mesh.controller.app import Controller, ControllerSettings
     from osm_mesh.injector.patch import InjectorSettings
-    from osm_mesh.injector.service import InjectorService, InjectorServiceSettings
+    from osm_mesh.injector.service import (
+        InjectorService,
+        InjectorServiceSettings,
+        webhook_limits,
+    )
     from osm_mesh.kube.client import connect
     from tests.emulator import KubeEmulator
     from tests.mesh.injector.test_webhook import a_pod, post, review
@@ -123,9 +127,19 @@ def run() -> list[Result]:
                 webhook_port=0,
                 http_host="127.0.0.1",
                 http_port=0,
+                # One client sends every review here: no per-address rate limit.
+                webhook_limits=webhook_limits(per_second=0),
             ),
         ).start()
         ca_pem = controller.control_plane.ca.cert_pem
+        # The injector refuses pods whose ServiceAccount does not exist.
+        emu.create(
+            {
+                "apiVersion": "v1",
+                "kind": "ServiceAccount",
+                "metadata": {"name": "bookstore", "namespace": "ns0"},
+            }
+        )
         injected_body = json.dumps(review("ns0", a_pod())).encode()
         outside_body = json.dumps(review("outside", a_pod())).encode()
 
@@ -133,9 +147,9 @@ def run() -> list[Result]:
             times = []
             for _ in range(n):
                 begin = time.perf_counter()
-                status, _ = post(injector.webhook_port, ca_pem, body)
+                status, answer = post(injector.webhook_port, ca_pem, body)
                 times.append(time.perf_counter() - begin)
-                assert status == 200
+                assert status == 200 and json.loads(answer)["response"]["allowed"], answer
             return statistics.median(times)
 
         outside = timed(outside_body, 20)

@@ -168,6 +168,19 @@ class Injector:
             return refuse(f"pod {pod_label(pod)} in namespace {ns_name}: {decision.error}")
         if not decision.inject:
             return allow(decision.reason)
+        # Only the API server should call this webhook, and it admits no pod whose
+        # ServiceAccount is missing. A direct caller could otherwise have a bootstrap key
+        # minted for any name it likes (docs/security.md).
+        service_account = service_account_of(pod)
+        if (
+            self._get_json(self.kube.core.read_namespaced_service_account, service_account, ns_name)
+            is None
+        ):
+            return refuse(
+                f"pod {pod_label(pod)} in namespace {ns_name}: ServiceAccount "
+                f"{service_account!r} does not exist",
+                403,
+            )
         proxy_uuid = self.uuid_factory()
         try:
             patch = injection_patch(pod, namespace, settings, proxy_uuid)

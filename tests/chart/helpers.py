@@ -24,6 +24,20 @@ CRD_DIR = CHART / "crds"
 # Values matrix: name -> (values, namespace, release). Covers every template branch.
 MATRIX: dict[str, tuple[dict[str, Any], str, str]] = {
     "defaults": ({}, "osm-system", "osm"),
+    "network-policy": (
+        {
+            "osm": {
+                "deployPrometheus": True,
+                "networkPolicy": {
+                    "enabled": True,
+                    "apiServerCIDRs": ["172.18.0.2/32", "fd00::2/128"],
+                    "metricsFrom": [{"namespaceSelector": {"matchLabels": {"team": "obs"}}}],
+                },
+            }
+        },
+        "osm-system",
+        "osm",
+    ),
     # `osm install --enable-grafana` (the article): Grafana and the Prometheus it needs.
     "article": ({"osm": {"deployGrafana": True, "deployPrometheus": True}}, "osm-system", "osm"),
     "all-addons": (

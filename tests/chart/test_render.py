@@ -245,6 +245,11 @@ def test_least_privilege_rbac():
         ),
         ({"osm": {"grafana": {"port": "3000"}}}, "/osm/grafana/port", "got string, want integer"),
         ({"osm": {"deployGrafana": "yes"}}, "/osm/deployGrafana", "got string, want boolean"),
+        (
+            {"osm": {"networkPolicy": {"apiServerCIDRs": ["172.18.0.2"]}}},
+            "/osm/networkPolicy/apiServerCIDRs/0",
+            "does not match pattern",
+        ),
         ({"other": 1}, "", "additional properties 'other' not allowed"),
     ],
 )

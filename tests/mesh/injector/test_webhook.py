@@ -38,6 +38,13 @@ def seed(emu) -> None:
         }
     )
     emu.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "plain"}})
+    emu.create(
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": "bookstore", "namespace": "bookstore"},
+        }
+    )
 
 
 def make_service(kube, **kw) -> InjectorService:
