@@ -116,5 +116,5 @@ def test_off_by_default():
 def test_enabled_without_api_server_addresses_is_refused():
     # Fail closed with the reason: an empty list would lock the API server out of the
     # webhook, and with failurePolicy Fail no pod could start in a meshed namespace.
-    with pytest.raises(RenderError, match="needs osm.networkPolicy.apiServerCIDRs"):
+    with pytest.raises(RenderError, match=r"needs osm\.networkPolicy\.apiServerCIDRs"):
         render({"osm": {"networkPolicy": {"enabled": True}}})
