@@ -238,6 +238,22 @@ def run_access(mesh: LocalMesh, observer: Observer) -> AccessResult:
     return result
 
 
+def find_backend_clusters(body: str, clusters: dict[str, str]) -> None:
+    """Add to ``clusters`` (backend → Envoy cluster) the backends now seen in the stats.
+
+    A cluster's traffic stats appear with its first request (deferred creation,
+    docs/performance.md), so a backend not called yet is looked for again on the next read.
+    """
+    missing = [b for b in CANARY_WEIGHTS if b not in clusters]
+    if not missing:
+        return
+    names = sorted(upstream_stats(body).keys())
+    for backend in missing:
+        found = cluster_for_service(names, CANARY_NS, backend)
+        if found:
+            clusters[backend] = found
+
+
 def run_canary(
     mesh: LocalMesh, observer: Observer, requests: int, concurrency: int = 4
 ) -> CanaryResult:
@@ -264,12 +280,7 @@ def run_canary(
             _, body = frontend.envoy.admin_get(STATS_PATH)
         except OSError:
             return
-        if not clusters:
-            names = sorted(upstream_stats(body).keys())
-            for backend in CANARY_WEIGHTS:
-                found = cluster_for_service(names, CANARY_NS, backend)
-                if found:
-                    clusters[backend] = found
+        find_backend_clusters(body, clusters)
         figures = upstream_stats(body, list(clusters.values()))
         live.upstreams = {b: figures[c] for b, c in clusters.items()}
         observer.canary(live)

@@ -58,3 +58,22 @@ def test_cluster_for_service_prefers_the_exact_service():
     assert cluster_for_service(clusters, ns, "api") == ROOT
     assert cluster_for_service(clusters, ns, "api-v1") == V1
     assert cluster_for_service(clusters, ns, "api-v3") is None
+
+
+def _counter_body(*clusters: str) -> str:
+    return json.dumps(
+        {"stats": [{"name": f"cluster.{c}.upstream_rq_total", "value": 1} for c in clusters]}
+    )
+
+
+def test_a_backend_called_later_is_still_found():
+    # Deferred stats creation: api-v2's counters appear only after its first request, which
+    # may come after the demo's first stats read.
+    from osm_mesh.local.demo import CANARY_NS, find_backend_clusters
+
+    v1, v2 = f"{CANARY_NS}/api-v1|80", f"{CANARY_NS}/api-v2|80"
+    clusters: dict[str, str] = {}
+    find_backend_clusters(_counter_body(v1), clusters)
+    assert clusters == {"api-v1": v1}
+    find_backend_clusters(_counter_body(v1, v2), clusters)
+    assert clusters == {"api-v1": v1, "api-v2": v2}
