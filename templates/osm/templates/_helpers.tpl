@@ -14,6 +14,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- printf "%s/%s:%s" .Values.osm.image.registry .Values.osm.image.name $tag -}}
 {{- end -}}
 
+{{/* The injected iptables init container's image: osm.initContainerImage, else the small
+     osm-init image next to the control-plane image (docs/container-contract.md). */}}
+{{- define "osm.initImage" -}}
+{{- if .Values.osm.initContainerImage -}}
+{{- .Values.osm.initContainerImage -}}
+{{- else -}}
+{{- $tag := .Values.osm.image.tag | default .Chart.AppVersion -}}
+{{- printf "%s/osm-init:%s" .Values.osm.image.registry $tag -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Cluster-scoped names must not collide between meshes, so they carry the mesh name. */}}
 {{- define "osm.clusterName" -}}
 {{- printf "%s-%s" .root.Values.osm.meshName .name -}}

@@ -130,6 +130,9 @@ def test_patch_adds_sidecar_init_volume_and_label_to_a_bare_pod():
         "proxy-metrics": 15010,
     }
     assert envoy["securityContext"]["runAsUser"] == 1500
+    # Least privilege (issue 11 item 12): the runtime's syscall filter on the sidecar.
+    assert envoy["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert envoy["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert envoy["args"][envoy["args"].index("--service-cluster") + 1] == "bookstore.bookstore"
     # One worker, no hot restart (a container is restarted, never hot-restarted).
     assert envoy["args"][envoy["args"].index("--concurrency") + 1] == "1"
@@ -287,3 +290,10 @@ def test_http_probes_move_to_envoy_probe_listeners():
     clusters = {c["name"]: c for c in config["static_resources"]["clusters"]}
     assert "transport_socket" not in clusters["probe-8080"]
     assert clusters["probe-8443-tls"]["transport_socket"]["name"] == "envoy.transport_sockets.tls"
+
+
+def test_the_default_init_image_is_the_small_init_image():
+    import osm_mesh
+    from osm_mesh.injector.patch import InjectorSettings as Settings
+
+    assert Settings().init_image == f"ghcr.io/osm-python/osm-init:{osm_mesh.__version__}"
