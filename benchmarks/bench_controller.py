@@ -64,7 +64,7 @@ def run() -> list[Result]:
         assert kube.core.list_pod_for_all_namespaces(_preload_content=False).data
         list_pods = time.perf_counter() - start
         settings = ControllerSettings(
-            ads_host="127.0.0.1", ads_port=0, http_host="127.0.0.1", http_port=0
+            ads_host="127.0.0.1", ads_port=0, http_host="127.0.0.1", http_port=0, debug_port=0
         )
         start = time.perf_counter()
         controller = Controller(kube, settings).start()

@@ -36,7 +36,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "dashboard": LazyCommand(
         "osm_cli.commands.dashboard", "Port-forward Grafana (or Prometheus, Jaeger) and open it"
     ),
-    "proxy": LazyCommand("osm_cli.commands.proxy", "Query an Envoy sidecar's admin interface"),
+    "proxy": LazyCommand(
+        "osm_cli.commands.proxy", "Query Envoy sidecars: admin interface, sync status"
+    ),
     "policy": LazyCommand(
         "osm_cli.commands.policy", "Check, lint and analyze SMI traffic policies"
     ),

@@ -59,6 +59,17 @@ class ControlPlaneOptions:
     coalesce_max: float = 0.5
 
 
+@dataclass(frozen=True)
+class ProxySync:
+    """One proxy's xDS state (a copy) and what its newest snapshot holds."""
+
+    status: ProxyStatus
+    latest: dict[str, str]  # type URL -> version of the newest snapshot built for it
+    resources: dict[str, int]  # type URL -> number of resources in that snapshot
+    generation: int  # that snapshot's version (-1: none yet)
+    cert_not_after: dt.datetime | None  # expiry of the identity certificate served by SDS
+
+
 class ControlPlane:
     def __init__(
         self,
@@ -187,6 +198,28 @@ class ControlPlane:
 
     def statuses(self) -> dict[str, ProxyStatus]:
         return self.server.statuses() if self.server is not None else {}
+
+    def proxy_sync(self) -> list[ProxySync]:
+        """Read-only: each proxy's xDS state beside its newest snapshot (``osm proxy status``)."""
+        statuses = self.statuses()
+        proxies = self.recomputer.proxies()
+        out = []
+        for node, status in sorted(statuses.items()):
+            snapshot = self.cache.get(node)
+            proxy = proxies.get(node)
+            cert = self.certs.peek(proxy.identity) if proxy is not None else None
+            out.append(
+                ProxySync(
+                    status=status,
+                    latest=dict(snapshot.type_versions) if snapshot is not None else {},
+                    resources=(
+                        {t: len(r) for t, r in snapshot.resources.items()} if snapshot else {}
+                    ),
+                    generation=snapshot.version if snapshot is not None else -1,
+                    cert_not_after=cert.not_after if cert is not None else None,
+                )
+            )
+        return out
 
     def connected(self) -> list[str]:
         return self.server.connected_nodes() if self.server is not None else []

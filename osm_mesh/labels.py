@@ -53,6 +53,11 @@ CONTROLLER_SMI_VERSION_PATH = "/smi/version"
 CONTROLLER_READY_PATH = "/health/ready"
 CONTROLLER_ALIVE_PATH = "/health/alive"
 CONTROLLER_METRICS_PATH = "/metrics"
+# Debug endpoints (`osm proxy status`), bound to 127.0.0.1 in the controller's pod only: what
+# they tell (every proxy's identity, NACK messages) is read through a port-forward, which needs
+# the pods/portforward permission; nothing on the cluster network can reach them.
+CONTROLLER_DEBUG_PORT = 9092
+CONTROLLER_PROXY_STATUS_PATH = "/debug/proxies"
 # Aggregated discovery service (xDS) port on osm-controller.
 ADS_PORT = 15128
 INJECTOR_PORT = 9090

@@ -95,6 +95,11 @@ class CertManager:
             self._earliest = min(self.renew_time(c) for c in self._certs.values())
         return self._earliest
 
+    def peek(self, identity: IdentityLike) -> IssuedCert | None:
+        """The identity's current certificate, if one is held (never issues; for reports)."""
+        with self._lock:
+            return self._certs.get(self._key(identity))
+
     def next_renewal(self) -> dt.datetime | None:
         """When the earliest held certificate becomes due (None when none is held)."""
         with self._lock:

@@ -21,6 +21,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ca-bundle-dir", default=None)
     parser.add_argument("--ads-port", type=int, default=15128)
     parser.add_argument(
+        "--debug-port",
+        type=int,
+        default=9092,
+        help="loopback-only debug endpoints (osm proxy status, through a port-forward)",
+    )
+    parser.add_argument(
         "--resync-seconds", type=float, default=600.0, help="full relist of the cluster"
     )
     return parser.parse_args(argv)
@@ -42,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             trust_domain=args.trust_domain,
             ads_port=args.ads_port,
             http_port=args.http_port,
+            debug_port=args.debug_port,
             resync_seconds=args.resync_seconds,
             pod_name=os.environ.get("POD_NAME", ""),
         )

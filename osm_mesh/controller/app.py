@@ -57,6 +57,9 @@ class ControllerSettings:
     ads_port: int = labels.ADS_PORT
     http_host: str = "0.0.0.0"
     http_port: int = labels.CONTROLLER_HTTP_PORT
+    # Loopback only (see labels.CONTROLLER_DEBUG_PORT); 0 picks a free port.
+    debug_host: str = "127.0.0.1"
+    debug_port: int = labels.CONTROLLER_DEBUG_PORT
     resync_seconds: float = RESYNC_S
     # How long the first full listing of the cluster may take before start() gives up.
     sync_timeout: float = 60.0
@@ -164,6 +167,13 @@ class Controller:
             port=self.settings.http_port,
             name="controller-http",
         )
+        self.debug_http = HttpServer(
+            {("GET", labels.CONTROLLER_PROXY_STATUS_PATH): self._proxy_status},
+            host=self.settings.debug_host,
+            port=self.settings.debug_port,
+            name="controller-debug",
+        )
+        self.debug_error: str | None = None
         self._started = threading.Event()
         self._stopped = threading.Event()
 
@@ -188,6 +198,22 @@ class Controller:
             info["ca_not_after"] = self.ca.not_after.isoformat()
         return Reply.json(info)
 
+    def _proxy_status(self, _body: bytes) -> Reply:
+        from osm_mesh.proxystatus import proxy_report
+
+        cp, source = self.control_plane, self.source
+        if cp is None:
+            return Reply.text("the ADS server is not running yet\n", 503)
+        catalog = source.snapshot() if source is not None else None
+        report = proxy_report(
+            cp.proxy_sync(),
+            catalog,
+            mesh=self.settings.mesh_name,
+            generation=cp.version,
+            trust_domain=cp.trust_domain,
+        )
+        return Reply.json(report)
+
     def _alive(self, _body: bytes) -> Reply:
         # Alive as long as the regeneration thread is not stuck in an error loop forever:
         # a failed regeneration keeps serving the last snapshots, which is still alive.
@@ -197,6 +223,12 @@ class Controller:
     def start(self) -> Controller:
         s = self.settings
         self.http.start()
+        try:
+            self.debug_http.start()
+        except OSError as exc:
+            # Diagnostics must never keep the control plane down: say so and run without.
+            self.debug_error = f"cannot listen on {s.debug_host}:{s.debug_port}: {exc}"
+            log.error("debug endpoints disabled: %s", self.debug_error)
         ca, self.ca_origin = ensure_ca(
             self.kube,
             s.osm_namespace,
@@ -276,6 +308,7 @@ class Controller:
             self.control_plane.stop()
         if self.source is not None:
             self.source.stop()
+        self.debug_http.stop()
         self.http.stop()
 
     def __enter__(self) -> Controller:

@@ -419,13 +419,18 @@ class HttpAnswer:
     body: bytes
 
 
-def http_get(host: str, port: int, path: str, timeout: float = 10.0) -> HttpAnswer:
-    """One plain HTTP GET (no redirects followed), used through a forward."""
+def http_get(
+    host: str, port: int, path: str, timeout: float = 10.0, max_bytes: int | None = None
+) -> HttpAnswer:
+    """One plain HTTP GET (no redirects followed), used through a forward. With ``max_bytes``
+    a longer body is refused (MeshError) after reading one byte more than allowed."""
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request("GET", path if path.startswith("/") else "/" + path)
         response = connection.getresponse()
-        body = response.read()
+        body = response.read() if max_bytes is None else response.read(max_bytes + 1)
+        if max_bytes is not None and len(body) > max_bytes:
+            raise MeshError(f"the answer to GET {path} is larger than {max_bytes} bytes")
         return HttpAnswer(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
     finally:
         connection.close()

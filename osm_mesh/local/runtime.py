@@ -47,6 +47,8 @@ from osm_mesh.local.addresses import (
     check_prefix,
     claim_block,
 )
+from osm_mesh.local.debug import debug_url, start_debug_server
+from osm_mesh.local.registry import register, unregister
 from osm_mesh.local.sidecar import SidecarEnvoy
 from osm_mesh.local.supervisor import Child, Supervisor
 from osm_mesh.local.workloads import (
@@ -125,6 +127,8 @@ class LocalMesh:
         self.control_plane: Any = None
         self.source: Any = None
         self.pods: list[RunningPod] = []
+        self.debug: Any = None
+        self._registered: dict[str, Any] | None = None
         self._failed = False
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -179,6 +183,9 @@ class LocalMesh:
         )
         self.control_plane = ControlPlane(self.source, CertificateAuthority.create(), options)
         self.control_plane.start()
+        self.debug = start_debug_server(
+            self.control_plane, self.source, self.block.control_plane_ip
+        )
         self.progress(f"control plane on {self.block.control_plane_ip}:{ADS_PORT}")
         catalog = self.source.snapshot()
         for pod in planned:
@@ -302,12 +309,17 @@ class LocalMesh:
             "controlPlane": f"{self.block.control_plane_ip}:{ADS_PORT}" if self.block else None,
             "workDir": str(self.work_dir),
             "logDir": str(self.log_dir),
+            "debug": debug_url(self.debug),
             "pods": [p.as_dict() for p in self.pods],
         }
 
     def write_state(self) -> Path:
         path = self.work_dir / "state.json"
-        path.write_text(json.dumps(self.state(), indent=2))
+        state = self.state()
+        path.write_text(json.dumps(state, indent=2))
+        # Announce it, so `osm stat --local` and `osm proxy status --local` find it.
+        register(state)
+        self._registered = state
         return path
 
     def stop(self, failed: bool = False) -> None:
@@ -316,8 +328,14 @@ class LocalMesh:
         ``failed`` keeps a temporary work directory (logs) for the error message to point at.
         """
         self._failed = self._failed or failed
+        if self._registered is not None:
+            unregister(self._registered)
+            self._registered = None
         if self.supervisor is not None:
             self.supervisor.stop()
+        if self.debug is not None:
+            self.debug.stop()
+            self.debug = None
         if self.control_plane is not None:
             try:
                 self.control_plane.stop()

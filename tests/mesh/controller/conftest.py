@@ -99,6 +99,7 @@ def settings(**kw) -> ControllerSettings:
         ads_port=0,
         http_host="127.0.0.1",
         http_port=0,
+        debug_port=0,
         sync_timeout=20.0,
     )
     defaults.update(kw)

@@ -252,6 +252,7 @@ def injector_process(kubeconfig: Path, workdir: Path) -> Iterator[Process]:
         f"--webhook-port={webhook_port}",
         "--ads-address=osm-controller.osm-system.svc:15128",
         f"--http-port={http_port}",
+        "--debug-port=0",
         f"--kubeconfig={kubeconfig}",
         "--log-level=error",
     ]
@@ -268,6 +269,7 @@ def controller_process(kubeconfig: Path, workdir: Path) -> Iterator[Process]:
         "--ca-bundle-dir=/nonexistent",
         f"--ads-port={ads_port}",
         f"--http-port={http_port}",
+        "--debug-port=0",
         f"--kubeconfig={kubeconfig}",
         "--log-level=error",
     ]

@@ -33,6 +33,7 @@ def test_serves_until_sigterm_then_exits_zero(kube_emulator, kubeconfig, tmp_pat
                 "--log-level=info",
                 f"--ads-port={ads_port}",
                 f"--http-port={http_port}",
+                "--debug-port=0",
                 f"--kubeconfig={kubeconfig}",
             ],
             stdout=out,
@@ -67,7 +68,14 @@ def test_serves_until_sigterm_then_exits_zero(kube_emulator, kubeconfig, tmp_pat
 def test_bad_kubeconfig_is_one_line_and_exit_1(tmp_path):
     missing = tmp_path / "nope"
     result = subprocess.run(
-        [sys.executable, "-m", "osm_mesh.controller", f"--kubeconfig={missing}", "--http-port=0"],
+        [
+            sys.executable,
+            "-m",
+            "osm_mesh.controller",
+            f"--kubeconfig={missing}",
+            "--http-port=0",
+            "--debug-port=0",
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -102,6 +110,7 @@ def test_injector_process_registers_its_webhook_and_stops_on_sigterm(
                 "--ads-address=osm-controller.osm-system.svc:15128",
                 "--init-image=registry.local/osm:1",
                 f"--http-port={http_port}",
+                "--debug-port=0",
                 f"--kubeconfig={kubeconfig}",
             ],
             stdout=out,
