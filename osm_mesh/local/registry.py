@@ -3,8 +3,8 @@
 
 Each running ``LocalMesh`` writes ``<pid>-<address block>.json`` (its ``state()``: addresses,
 pods, the control plane's debug URL; ``osm demo`` runs two meshes in one process) into a
-per-user directory: ``$XDG_RUNTIME_DIR/osm-local``, else
-``<tmp>/osm-local-<uid>``. The directory must belong to the user and be closed to others —
+per-user directory: ``$XDG_RUNTIME_DIR/osm-running``, else
+``<tmp>/osm-running-<uid>``. The directory must belong to the user and be closed to others —
 one planted in the shared temp directory by another user is refused, never followed. Entries
 whose process is gone are ignored and removed.
 """
@@ -29,9 +29,9 @@ def registry_dir(environ: Mapping[str, str] | None = None, create: bool = True) 
     environ = os.environ if environ is None else environ
     runtime = environ.get("XDG_RUNTIME_DIR")
     base = (
-        Path(runtime) / "osm-local"
+        Path(runtime) / "osm-running"
         if runtime
-        else Path(tempfile.gettempdir()) / f"osm-local-{os.getuid()}"
+        else Path(tempfile.gettempdir()) / f"osm-running-{os.getuid()}"
     )
     if create:
         try:

@@ -60,21 +60,23 @@ def test_two_meshes_need_a_work_dir(osm, tmp_path, runtime_dir):
 def test_a_registry_planted_by_someone_else_is_refused(tmp_path):
     """The attack: another user pre-creates the registry directory, open to everyone, to
     feed fake meshes (addresses to query) to our tools."""
-    planted = tmp_path / "run"
-    (planted / "osm-local").mkdir(parents=True)
-    os.chmod(planted / "osm-local", 0o777)
+    env = {"XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    target = registry_dir(env, create=False)
+    target.mkdir(parents=True)
+    os.chmod(target, 0o777)
     from osm_mesh.errors import MeshError
 
     with pytest.raises(MeshError, match="writable by other users"):
-        registry_dir({"XDG_RUNTIME_DIR": str(planted)})
+        registry_dir(env)
 
 
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to give the directory away")
 def test_a_registry_owned_by_another_user_is_refused(tmp_path):
-    planted = tmp_path / "run"
-    (planted / "osm-local").mkdir(parents=True, mode=0o700)
-    os.chown(planted / "osm-local", 65534, 65534)
+    env = {"XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    target = registry_dir(env, create=False)
+    target.mkdir(parents=True, mode=0o700)
+    os.chown(target, 65534, 65534)
     from osm_mesh.errors import MeshError
 
     with pytest.raises(MeshError, match="not a directory of yours"):
-        registry_dir({"XDG_RUNTIME_DIR": str(planted)})
+        registry_dir(env)

@@ -252,7 +252,6 @@ def injector_process(kubeconfig: Path, workdir: Path) -> Iterator[Process]:
         f"--webhook-port={webhook_port}",
         "--ads-address=osm-controller.osm-system.svc:15128",
         f"--http-port={http_port}",
-        "--debug-port=0",
         f"--kubeconfig={kubeconfig}",
         "--log-level=error",
     ]

@@ -110,7 +110,6 @@ def test_injector_process_registers_its_webhook_and_stops_on_sigterm(
                 "--ads-address=osm-controller.osm-system.svc:15128",
                 "--init-image=registry.local/osm:1",
                 f"--http-port={http_port}",
-                "--debug-port=0",
                 f"--kubeconfig={kubeconfig}",
             ],
             stdout=out,
