@@ -223,3 +223,34 @@ def test_the_app_receives_the_path_the_policy_judged(mesh, path, seen):
     status, body = mesh.request("frontend", f"{API}{path}")
     assert status == 200, body
     assert json.loads(body)["path"] == seen
+
+
+# -- kept from the security review: expired and forged certificates --------------------------
+@pytest.mark.parametrize("kind", ["expired", "forged"])
+def test_expired_and_forged_client_certificates_are_refused(mesh, mesh_ca, tmp_path, kind):
+    """Straight at api's inbound listener: a certificate of the allowed identity that expired,
+    or one signed by another key under the mesh CA's own name, never gets a response."""
+    import datetime as dt
+    from dataclasses import dataclass
+
+    from osm_mesh.certs.ca import CA_COMMON_NAME
+
+    @dataclass
+    class Ident:
+        namespace: str
+        name: str
+
+    if kind == "expired":
+        yesterday = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+        cert = mesh_ca.issue(Ident(NS, "frontend"), validity=dt.timedelta(minutes=5), now=yesterday)
+    else:
+        forger = CertificateAuthority.create(common_name=CA_COMMON_NAME)
+        assert forger.cert.subject == mesh_ca.cert.subject
+        cert = forger.issue(Ident(NS, "frontend"))
+    (tmp_path / "c.crt").write_bytes(cert.cert_pem)
+    (tmp_path / "c.key").write_bytes(cert.key_pem)
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+        answer = _tls_get(mesh.pod("api").ip, tmp_path, mesh_ca.cert_pem, "/api/values")
+        # TLS 1.3: the server's refusal may arrive as an empty read instead of an alert.
+        assert not answer.startswith(b"HTTP/"), answer
+        raise ConnectionResetError("closed without a response")
