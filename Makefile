@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint typecheck unit bench fortio image golden clean upstream-osm kube cluster-up cluster-down
+.PHONY: install test lint typecheck unit bench fortio image images golden clean upstream-osm kube cluster-up cluster-down
 
 install: $(BIN)/osm $(BIN)/helm kube
 
@@ -32,7 +32,7 @@ typecheck:
 	$(BIN)/mypy osm_cli osm_mesh
 
 unit:
-	$(BIN)/python -m pytest -q -m "not envoy and not slow"
+	$(BIN)/python -m pytest -q -m "not envoy and not slow and not images"
 
 # Regenerate golden files after an intended output change; review the diff.
 golden:
@@ -45,9 +45,14 @@ bench:
 fortio:
 	bash scripts/install-fortio.sh $(BIN)
 
-# The control-plane image (no container engine on the CI machines: not built there).
-image:
-	docker build -t osm-mesh-controller:$$($(BIN)/python -c 'import osm_mesh; print(osm_mesh.__version__)') .
+# The cluster's OCI images, built without Docker or a registry (buildah + debootstrap, as
+# root), cached in ~/.cache/osm-images, exported to .images/ with manifest.json.
+# See images/README.md. `make image` builds only the control-plane image.
+images: $(BIN)/osm
+	$(BIN)/python -m images
+
+image: $(BIN)/osm
+	$(BIN)/python -m images osm-mesh-controller
 
 # Upstream OSM v1.2.4 (osm CLI, osm-controller, osm-injector) built from its Go module (upstream/)
 # into .upstream/bin, to compare side by side (docs/upstream-comparison.md); skips what is built.

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-TREES = ["osm_cli", "osm_mesh", "tests", "benchmarks"]
+TREES = ["osm_cli", "osm_mesh", "tests", "benchmarks", "images"]
 BIN = Path(sys.executable).parent
 
 
@@ -26,7 +26,7 @@ def run(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
     [
         pytest.param([str(BIN / "ruff"), "check", *TREES], id="ruff-check"),
         pytest.param([str(BIN / "ruff"), "format", "--check", *TREES], id="ruff-format"),
-        pytest.param([sys.executable, "-m", "mypy", "osm_cli", "osm_mesh"], id="mypy"),
+        pytest.param([sys.executable, "-m", "mypy", "osm_cli", "osm_mesh", "images"], id="mypy"),
     ],
 )
 def test_static_checks_pass(argv):

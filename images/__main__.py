@@ -1,0 +1,7 @@
+"""`python -m images`: see images/build.py."""
+
+import sys
+
+from images.build import main
+
+sys.exit(main())

@@ -1,0 +1,199 @@
+"""The cluster's images, for real: built by `python -m images` (cached: a no-op when nothing
+changed), imported into a private containerd 1.6 with `ctr images import`, and run with
+`ctr run` (runc) — each image's own command, then what the cluster will do with it.
+
+Marker `images`: needs root, buildah, debootstrap, containerd and runc (.ci/run installs them).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from images.inventory import all_images
+from osm_mesh.injector.iptables import init_script, redirect_rules
+from tests.images.containerd import Containerd
+
+pytestmark = [pytest.mark.images, pytest.mark.timeout(3600)]
+REPO = Path(__file__).resolve().parents[2]
+RECIPES = {image.name: image for image in all_images() if image.export}
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict[str, dict]:
+    """Build (or find cached) every image; the manifest the build wrote."""
+    result = subprocess.run(
+        [sys.executable, "-m", "images"], cwd=REPO, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    images: dict[str, dict] = json.loads((REPO / ".images/manifest.json").read_text())["images"]
+    return images
+
+
+@pytest.fixture(scope="module")
+def containerd(tmp_path_factory, manifest) -> Iterator[Containerd]:
+    daemon = Containerd(
+        tmp_path_factory.mktemp("containerd"), sandbox_image=manifest["pause"]["ref"]
+    )
+    try:
+        for entry in manifest.values():
+            daemon.ctr("images", "import", str(REPO / ".images" / entry["archive"]), timeout=600)
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+def test_every_image_is_built_and_named_as_its_recipe(manifest):
+    assert set(manifest) == set(RECIPES)
+    for name, entry in manifest.items():
+        assert entry["ref"] == RECIPES[name].ref
+        assert (REPO / ".images" / entry["archive"]).is_file()
+
+
+def test_import_keeps_names_and_digests(containerd, manifest):
+    listed = containerd.ctr("images", "ls").stdout.splitlines()[1:]
+    digests = {line.split()[0]: line.split()[2] for line in listed}
+    for entry in manifest.values():
+        assert digests.get(entry["ref"]) == entry["digest"], entry["ref"]
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_image_runs_its_check_command(containerd, manifest, name):
+    check = RECIPES[name].check
+    result = containerd.run(manifest[name]["ref"], check.argv)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert check.expect in output, output
+
+
+def test_control_plane_runs_as_65532_with_both_programs(containerd, manifest):
+    ref = manifest["osm-mesh-controller"]["ref"]
+    assert containerd.run(ref, ["id", "-u"]).stdout.strip() == "65532"
+    for program in ("osm-controller", "osm-injector"):
+        result = containerd.run(ref, [program, "--help"], "--read-only")
+        assert result.returncode == 0 and "--mesh-name" in result.stdout, result.stderr
+    injector = containerd.run(ref, ["python", "-m", "osm_mesh.injector", "--help"])
+    assert "--envoy-image" in injector.stdout, injector.stderr
+    version = containerd.run(ref, ["osm", "version", "--client-only"])
+    assert "0.1.0" in version.stdout, version.stdout + version.stderr
+
+
+def test_init_image_applies_the_injectors_iptables_rules(containerd, manifest):
+    """The injector's own script, with the capabilities its securityContext grants."""
+    script = init_script(redirect_rules(probe_ports=[15901]))
+    result = containerd.run(
+        manifest["osm-init"]["ref"],
+        ["/bin/sh", "-c", script],
+        "--cap-add",
+        "CAP_NET_ADMIN",
+        "--cap-add",
+        "CAP_NET_RAW",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "-A OSM_PROXY_OUT_REDIRECT -p tcp -j REDIRECT --to-ports 15001" in result.stdout
+    assert "-A OSM_PROXY_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15003" in result.stdout
+    # Without NET_ADMIN the same script fails: the rules really went into the kernel.
+    denied = containerd.run(manifest["osm-init"]["ref"], ["/bin/sh", "-c", script])
+    assert denied.returncode != 0
+
+
+def test_pause_holds_until_sigterm_then_exits_0(containerd, manifest):
+    name = "pause-check"
+    containerd.ctr("run", "--detach", manifest["pause"]["ref"], name)
+    try:
+        time.sleep(0.5)
+        tasks = containerd.ctr("tasks", "ls").stdout
+        assert name in tasks and "RUNNING" in tasks, tasks
+        containerd.ctr("tasks", "kill", "--signal", "SIGTERM", name)
+        for _ in range(50):
+            if "STOPPED" in containerd.ctr("tasks", "ls").stdout:
+                break
+            time.sleep(0.1)
+        deleted = containerd.ctr("tasks", "delete", name)
+        assert "exit status 0" in deleted.stdout or deleted.stdout.strip() == "", deleted
+    finally:
+        containerd.ctr("tasks", "delete", "--force", name, check=False)
+        containerd.ctr("containers", "delete", name, check=False)
+
+
+def test_coredns_has_the_cluster_plugins_only(containerd, manifest):
+    result = containerd.run(manifest["coredns"]["ref"], ["/coredns", "-plugins"])
+    plugins = set(result.stdout.split())
+    assert {"kubernetes", "forward", "cache", "prometheus", "health", "ready"} <= plugins
+    assert not {"etcd", "route53", "azure", "clouddns"} & plugins
+
+
+def _serve_and_ask(containerd, ref: str, task: str, path: str) -> str:
+    """Start the image's own command (as a pod runs it: no args, its env) detached, then
+    GET http://127.0.0.1:80<path> from inside the container; the answer's version and body."""
+    containerd.ctr("run", "--detach", ref, task)
+    probe = (
+        "import json, time, urllib.request\n"
+        "for _ in range(100):\n"
+        "    try:\n"
+        f"        r = urllib.request.urlopen('http://127.0.0.1:80{path}', timeout=2)\n"
+        "        print(r.headers['X-Api-Version'], r.read().decode()); break\n"
+        "    except OSError: time.sleep(0.1)\n"
+    )
+    try:
+        result = containerd.ctr("tasks", "exec", "--exec-id", "probe", task, "python3", "-c", probe)
+        return result.stdout
+    finally:
+        containerd.ctr("tasks", "kill", "--signal", "SIGKILL", task, check=False)
+        for _ in range(30):
+            if containerd.ctr("tasks", "delete", task, check=False).returncode == 0:
+                break
+            time.sleep(0.1)
+        containerd.ctr("containers", "delete", task, check=False)
+
+
+@pytest.mark.parametrize(
+    ("name", "answer"),
+    [
+        ("osm-sample-api-v1", 'v1 ["Value 1", "Value 2", "Value 3"]'),
+        ("osm-sample-api-v2", 'v2 ["Value 4", "Value 5", "Value 6"]'),
+        ("osm-sample-frontend", 'None {"status": "ok"}'),
+    ],
+)
+def test_demo_app_answers_on_port_80(containerd, manifest, name, answer):
+    path = "/healthz" if "frontend" in name else "/api/values"
+    assert answer in _serve_and_ask(containerd, manifest[name]["ref"], f"{name}-check", path)
+
+
+def test_sidecar_validates_an_injected_pods_bootstrap(containerd, manifest, tmp_path):
+    """The injector's bootstrap for a pod, mounted where the injector mounts it, checked by
+    the image's Envoy as the injected container runs it (user 1500, read-only root)."""
+    from osm_mesh.catalog.model import Identity
+    from osm_mesh.certs.ca import CertificateAuthority
+    from osm_mesh.injector.bootstrap import pod_bootstrap
+    from osm_mesh.injector.patch import BOOTSTRAP_KEY, BOOTSTRAP_MOUNT, InjectorSettings
+
+    ca = CertificateAuthority.create()
+    config = pod_bootstrap(
+        proxy_uuid="u-1",
+        namespace="bookstore",
+        service_account="bookstore",
+        settings=InjectorSettings(mesh_name="osm", osm_namespace="osm-system"),
+        cert=ca.issue(Identity("bookstore", "bookstore")),
+    )
+    folder = tmp_path / "bootstrap"
+    folder.mkdir(mode=0o755)
+    (folder / BOOTSTRAP_KEY).write_text(json.dumps(config))
+    (folder / BOOTSTRAP_KEY).chmod(0o644)
+    path = f"{BOOTSTRAP_MOUNT}/{BOOTSTRAP_KEY}"
+    result = containerd.run(
+        manifest["envoy"]["ref"],
+        ["envoy", "--mode", "validate", "--config-path", path],
+        "--read-only",
+        "--mount",
+        f"type=bind,src={folder},dst={BOOTSTRAP_MOUNT},options=rbind:ro",
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f"configuration '{path}' OK" in output, output
