@@ -25,11 +25,11 @@ test:
 	$(BIN)/python -m pytest -q
 
 lint:
-	$(BIN)/ruff check osm_cli osm_mesh tests benchmarks
-	$(BIN)/ruff format --check osm_cli osm_mesh tests benchmarks
+	$(BIN)/ruff check osm_cli osm_mesh tests benchmarks images
+	$(BIN)/ruff format --check osm_cli osm_mesh tests benchmarks images
 
 typecheck:
-	$(BIN)/mypy osm_cli osm_mesh
+	$(BIN)/mypy osm_cli osm_mesh images
 
 unit:
 	$(BIN)/python -m pytest -q -m "not envoy and not slow and not images"
