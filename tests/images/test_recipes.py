@@ -16,7 +16,7 @@ from images.build import image_keys, with_parents
 from images.context import tree_digest
 from images.inventory import all_images
 from images.recipes import COREDNS_VERSION
-from osm_mesh.injector.patch import DEFAULT_ENVOY_IMAGE, DEFAULT_INIT_IMAGE
+from osm_mesh.injector.patch import DEFAULT_ENVOY_IMAGE, default_init_image
 
 REPO = Path(__file__).resolve().parents[2]
 REFS = {image.name: image.ref for image in all_images()}
@@ -45,11 +45,9 @@ def test_control_plane_image_is_the_charts_default():
     image = values["image"]
     tag = image["tag"] or chart["appVersion"]
     assert f"{image['registry']}/{image['name']}:{tag}" == REFS["osm-mesh-controller"]
-    # Until the injector defaults to osm-init, its init container uses the control-plane
-    # image, which therefore keeps sh and iptables.
-    assert REFS["osm-mesh-controller"].startswith(DEFAULT_INIT_IMAGE + ":") or REFS[
-        "osm-init"
-    ].startswith(DEFAULT_INIT_IMAGE + ":")
+    # The init container's image: the chart's default and the injector's own.
+    assert f"{image['registry']}/osm-init:{tag}" == REFS["osm-init"]
+    assert default_init_image() == REFS["osm-init"]
 
 
 def test_demo_images_are_the_articles_images():
