@@ -45,6 +45,9 @@ TARGET_ADDED_P99_MS = 0.3
 NS = "lat"
 REPO = Path(__file__).resolve().parent.parent
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+# e.g. -10 (root only): run generator, app and Envoys ahead of the machine's other jobs, to
+# see what the paths cost when a CPU is free (off by default: the machine is shared).
+NICE = os.environ.get("OSM_BENCH_LATENCY_NICE")
 
 
 def fortio_binary() -> str:
@@ -215,6 +218,9 @@ def run() -> list[Result]:
     )
 
     fortio = fortio_binary()
+    if NICE:
+        # Inherited by every process started from here on (nice is per thread on Linux).
+        os.setpriority(os.PRIO_PROCESS, 0, int(NICE))
     objects = [
         service_account(NS, "api"),
         service_account(NS, "load"),
@@ -276,7 +282,8 @@ def results(rounds: list[dict[str, dict[str, Any]]]) -> list[Result]:
     errors = sum(r[path]["errors"] for r in rounds for path in r)
     qps = statistics.median(r["mesh"]["qps"] for r in rounds)
     setup = (
-        f"{QPS} req/s, {CONNECTIONS} keep-alive connections, {SECONDS} s, median of "
+        (f"nice {NICE}, " if NICE else "")
+        + f"{QPS} req/s, {CONNECTIONS} keep-alive connections, {SECONDS} s, median of "
         f"{len(rounds)} rounds (load {loads}; mesh achieved {qps:.0f} req/s; non-200: {errors})"
     )
     out = []
