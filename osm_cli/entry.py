@@ -10,7 +10,6 @@ goes to the full CLI in ``osm_cli.app``. ``tests/cli/version/test_fast_path.py``
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 
@@ -46,6 +45,8 @@ def client_version_output(argv: Sequence[str]) -> str | None:
 
     version_only = "--version-only" in flags
     if output == "json":
+        import json  # here: `osm --help` and the table output need no json (nor its re)
+
         cli = {"version": osm_mesh.__version__}
         if not version_only:
             cli.update(gitCommit=osm_mesh.GIT_COMMIT, buildDate=osm_mesh.BUILD_DATE)

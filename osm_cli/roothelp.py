@@ -10,7 +10,8 @@ compares it byte for byte with the page Typer draws, at several terminal widths.
 
 from __future__ import annotations
 
-import shutil
+import os
+import sys
 import textwrap
 
 from osm_cli.tree import COMMANDS, HELP_OPTION_NAMES, ROOT_HELP, ROOT_OPTIONS
@@ -23,10 +24,26 @@ _COL_SPACING = 2
 _INDENT = 2
 
 
+def terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns`` (what click asks), without importing shutil
+    (which loads bz2, lzma and fnmatch): $COLUMNS, else stdout's terminal, else 80."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+        columns = columns or 80
+    return columns
+
+
 def page_width(columns: int | None = None) -> int:
     """click's help width: the terminal's (or $COLUMNS) capped at 80, minus 2, at least 50."""
     if columns is None:
-        columns = shutil.get_terminal_size().columns
+        columns = terminal_columns()
     return max(min(columns, 80) - 2, 50)
 
 

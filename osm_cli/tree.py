@@ -8,17 +8,22 @@ the two pages stay byte-identical.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+# Plain classes, not dataclasses: `osm --help` imports this module, and dataclasses (with the
+# inspect, re and enum modules it pulls in) would cost more than drawing the page.
 
 ROOT_HELP = "osm: install and manage an SMI service mesh (Open Service Mesh compatible)."
 HELP_OPTION_NAMES = ("-h", "--help")
 
 
-@dataclass(frozen=True)
 class LazyCommand:
-    module: str
-    short_help: str
-    aliases: tuple[str, ...] = ()
+    """Where a command lives (imported on first use) and its one-line help."""
+
+    __slots__ = ("aliases", "module", "short_help")
+
+    def __init__(self, module: str, short_help: str, aliases: tuple[str, ...] = ()) -> None:
+        self.module = module
+        self.short_help = short_help
+        self.aliases = aliases
 
 
 # name -> where the command lives. Short help is repeated here so the root help
@@ -52,13 +57,15 @@ COMMANDS: dict[str, LazyCommand] = {
 ALIASES = {alias: name for name, spec in COMMANDS.items() for alias in spec.aliases}
 
 
-@dataclass(frozen=True)
 class RootOption:
     """A persistent option of the root command; ``metavar`` None means a flag."""
 
-    name: str
-    help: str
-    metavar: str | None = None
+    __slots__ = ("help", "metavar", "name")
+
+    def __init__(self, name: str, help: str, metavar: str | None = None) -> None:
+        self.name = name
+        self.help = help
+        self.metavar = metavar
 
 
 ROOT_OPTIONS: dict[str, RootOption] = {
