@@ -93,6 +93,8 @@ def run_guarded(invoke: Callable[[], Any], *, env: Environment, debug: bool) -> 
         if debug:
             traceback.print_exception(exc, file=env.stderr)
         message, hint, code = describe(exc)
+        for line in getattr(exc, "details", None) or ():
+            env.stderr.write(f"{line}\n")
         print_error(env, message, hint)
         return code
     if isinstance(result, int) and not isinstance(result, bool):

@@ -13,10 +13,14 @@ class MeshError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, details: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # Lines printed before the message (e.g. every finding behind "3 errors in ...").
+        self.details = details
 
     def __str__(self) -> str:
         return self.message

@@ -322,7 +322,7 @@ def _with_place(problems: list[Problem], doc: Document) -> list[Problem]:
             p.message,
             p.hint,
             p.file or doc.file,
-            p.line if p.line is not None else doc.line,
+            p.line if p.line is not None else doc.line_of(p.field),
             p.code,
         )
         for p in problems

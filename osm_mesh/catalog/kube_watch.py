@@ -30,6 +30,7 @@ from typing import Any
 from osm_mesh import labels
 from osm_mesh.catalog.build import build_catalog
 from osm_mesh.catalog.kube import _PLURALS, CUSTOM_KINDS
+from osm_mesh.catalog.mesh_config_guard import MeshConfigGuard
 from osm_mesh.catalog.model import Catalog
 from osm_mesh.catalog.source import SnapshotSource
 from osm_mesh.smi.meshconfig import CONFIG_GROUP, MESHCONFIG_VERSIONS
@@ -165,6 +166,8 @@ class KubeSource(SnapshotSource):
         self._responses: dict[str, Any] = {}
         self.errors = 0
         self.events = 0
+        # A MeshConfig with errors is refused: the last valid one stays in force.
+        self.mesh_config_guard = MeshConfigGuard()
 
     # -- kinds -----------------------------------------------------------------------------
     def _core_kinds(self) -> list[Kind]:
@@ -412,6 +415,8 @@ class KubeSource(SnapshotSource):
                 synthesize_pods=False,
                 version=version,
             )
+            present = any(o.get("kind") == "MeshConfig" for o in objects)
+            catalog = self.mesh_config_guard.apply(catalog, present=present)
             if self.trust_domain and catalog.trust_domain != self.trust_domain:
                 config = replace(catalog.mesh_config, trust_domain=self.trust_domain)
                 catalog = replace(catalog, mesh_config=config)

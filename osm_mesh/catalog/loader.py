@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,8 @@ from osm_mesh.smi import codes
 from osm_mesh.smi.model import Problem
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+# Objects whose mistakes are reported at the line of the field itself.
+FIELD_LINES_KINDS = ("MeshConfig",)
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,12 @@ class Document:
     obj: dict[str, Any]
     file: str = ""
     line: int | None = None
+    # Field path ("spec.traffic.enableEgress") -> its line, for the kinds in FIELD_LINES_KINDS
+    # (kept small: recording it for every object would slow big manifests down).
+    field_lines: Mapping[str, int] | None = field(default=None, compare=False)
+
+    def line_of(self, path: str) -> int | None:
+        return self.field_lines.get(path, self.line) if self.field_lines else self.line
 
 
 @dataclass
@@ -84,7 +92,8 @@ def parse_documents(text: str, file: str = "") -> tuple[list[Document], list[Pro
                 continue
             line = node.start_mark.line + 1
             data = loader.construct_document(node)
-            _collect(data, file, line, docs, problems)
+            lines = _field_lines(node) if _wants_lines(data) else {}
+            _collect(data, file, line, docs, problems, lines)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -106,8 +115,31 @@ def parse_documents(text: str, file: str = "") -> tuple[list[Document], list[Pro
     return docs, problems
 
 
+def _wants_lines(data: Any) -> bool:
+    return isinstance(data, dict) and data.get("kind") in FIELD_LINES_KINDS
+
+
+def _field_lines(node: Any, path: str = "") -> dict[str, int]:
+    """Every mapping key under ``node`` -> its 1-based line (lists are not descended)."""
+    lines: dict[str, int] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return lines
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        where = f"{path}.{key.value}" if path else str(key.value)
+        lines[where] = key.start_mark.line + 1
+        lines.update(_field_lines(value, where))
+    return lines
+
+
 def _collect(
-    data: Any, file: str, line: int, docs: list[Document], problems: list[Problem]
+    data: Any,
+    file: str,
+    line: int,
+    docs: list[Document],
+    problems: list[Problem],
+    lines: dict[str, int] | None = None,
 ) -> None:
     if data is None:
         return  # an empty document (e.g. a trailing '---')
@@ -146,7 +178,7 @@ def _collect(
             )
         )
         return
-    docs.append(Document(data, file, line))
+    docs.append(Document(data, file, line, lines or None))
 
 
 def load_paths(paths: Iterable[str | Path]) -> LoadResult:

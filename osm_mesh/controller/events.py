@@ -52,7 +52,7 @@ def event_for(problem: Problem, *, instance: str, now: dt.datetime | None = None
             "namespace": ref.namespace,
         },
         "type": "Warning",
-        "reason": "InvalidPolicy" if problem.severity == "error" else "PolicyWarning",
+        "reason": _reason(problem),
         "message": message[:1024],
         "source": {"component": COMPONENT},
         "reportingComponent": f"openservicemesh.io/{COMPONENT}",
@@ -61,6 +61,21 @@ def event_for(problem: Problem, *, instance: str, now: dt.datetime | None = None
         "lastTimestamp": when,
         "count": 1,
     }
+
+
+def _reason(problem: Problem) -> str:
+    if problem.ref is not None and problem.ref.kind == "MeshConfig":
+        return "InvalidMeshConfig" if problem.severity == "error" else "MeshConfigWarning"
+    return "InvalidPolicy" if problem.severity == "error" else "PolicyWarning"
+
+
+def _reportable(problem: Problem, catalog: Any) -> bool:
+    """Problems of monitored namespaces, and always the MeshConfig's (it lives in the
+    control plane's namespace, which is not meshed, and decides what the whole mesh allows)."""
+    ref = problem.ref
+    if ref is None or not ref.namespace:
+        return False
+    return ref.kind == "MeshConfig" or bool(catalog.is_monitored(ref.namespace))
 
 
 class ProblemReporter(CatalogWorker):
@@ -92,7 +107,7 @@ class ProblemReporter(CatalogWorker):
         posted = 0
         for problem in catalog.problems:
             ref = problem.ref
-            if ref is None or not ref.namespace or not catalog.is_monitored(ref.namespace):
+            if ref is None or not _reportable(problem, catalog):
                 continue
             key = problem_key(problem)
             if key in self._seen:

@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from osm_mesh.errors import InvalidInput
+from osm_mesh.local.inputs import load_objects
 from osm_mesh.local.runtime import LocalMesh, RunningPod
 from osm_mesh.local.stats import UpstreamStats, cluster_for_service, upstream_stats
-from osm_mesh.local.workloads import load_objects
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
 MESH_CONFIG = MANIFESTS / "mesh-config.yml"
@@ -311,7 +311,9 @@ def start_scenario_mesh(scenario: str, progress: Callable[[str], None]) -> Local
         paths = [MESH_CONFIG, MANIFESTS / "simple" / "app"]
     else:
         paths = [MESH_CONFIG, MANIFESTS / "canary" / "app", MANIFESTS / "canary" / "smi"]
-    return LocalMesh(paths, progress=progress).start()
+    mesh = LocalMesh(paths, progress=progress)
+    progress(mesh.traffic_policy.describe())
+    return mesh.start()
 
 
 def run_demo(

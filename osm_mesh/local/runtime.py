@@ -1,7 +1,7 @@
 """The local mesh: a control plane, one process and one real Envoy per pod, on loopback.
 
     with LocalMesh([manifest_dir]) as mesh:      # start(): everything up and configured
-        mesh.apply(load_objects([smi_dir]))      # live policy change, waits for the ACKs
+        mesh.apply(load_objects([smi_dir]))      # live policy change (lint-checked), waits for ACKs
         mesh.pod("osm-simple-app", "frontend")   # RunningPod: ip, app child, envoy admin
 
 What ``start()`` does, in order (any failure stops whatever already runs):
@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from osm_mesh.catalog.loader import Document
 from osm_mesh.errors import MeshError, Timeout
 from osm_mesh.local.addresses import (
     ADS_PORT,
@@ -49,14 +50,15 @@ from osm_mesh.local.addresses import (
 )
 from osm_mesh.local.debug import debug_url, start_debug_server
 from osm_mesh.local.registry import register, unregister
+from osm_mesh.local.inputs import (
+    TrafficPolicy,
+    check_documents,
+    load_documents,
+    traffic_policy,
+)
 from osm_mesh.local.sidecar import SidecarEnvoy
 from osm_mesh.local.supervisor import Child, Supervisor
-from osm_mesh.local.workloads import (
-    LocalPod,
-    load_objects,
-    plan_pods,
-    replica_count,
-)
+from osm_mesh.local.workloads import LocalPod, plan_pods, replica_count
 
 Obj = dict[str, Any]
 Progress = Callable[[str], None]
@@ -109,8 +111,10 @@ class LocalMesh:
     ) -> None:
         if prefix is not None:
             check_prefix(prefix)
-        self.objects: list[Obj] = load_objects(paths) + list(objects)
-        # Bad manifests fail here, before any directory, address or process is taken.
+        self.documents: list[Document] = load_documents(paths) + [Document(o) for o in objects]
+        # Bad manifests fail here, before any directory, address or process is taken: lint's
+        # checks (errors refuse the start; warnings are kept for the caller to print).
+        self.findings = check_documents(self.documents).findings
         if not plan_pods(self.objects, lambda _index: "0.0.0.0"):
             raise MeshError(
                 "the manifests hold no Deployment: nothing to run",
@@ -130,6 +134,21 @@ class LocalMesh:
         self.debug: Any = None
         self._registered: dict[str, Any] | None = None
         self._failed = False
+
+    @property
+    def objects(self) -> list[Obj]:
+        return [d.obj for d in self.documents]
+
+    @property
+    def traffic_policy(self) -> TrafficPolicy:
+        """Permissive or SMI, and which MeshConfig (or the chart default) decided it."""
+        if self.source is not None:
+            config = self.source.snapshot().mesh_config
+        else:
+            from osm_mesh.catalog.build import build_catalog
+
+            config = build_catalog(self.documents, monitored="all").mesh_config
+        return traffic_policy(config, self.documents)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> LocalMesh:
@@ -278,17 +297,19 @@ class LocalMesh:
                 "a running local mesh cannot add or change Deployments",
                 hint="Stop it and start again with the new manifests.",
             )
-        self.objects.extend(objects)
+        # The same checks as at start: an applied mistake is refused, the mesh keeps running
+        # with what it had (a MeshConfig typo must not switch it to permissive mode).
+        from osm_mesh.catalog.source import object_key
+
+        replaced = {object_key(o) for o in objects}
+        kept = [d for d in self.documents if object_key(d.obj) not in replaced]
+        documents = [*kept, *(Document(o) for o in objects)]
+        self.findings = check_documents(documents).findings
+        self.documents = documents
         self.source.apply(objects)
         # Regenerate here rather than wait for the control plane's own worker: the returned
         # generation is known to include this change, so waiting for it cannot pass early.
         self.wait_converged(timeout, self.control_plane.regenerate())
-
-    def problems(self) -> list[str]:
-        """What the control plane found wrong in the manifests (ignored objects, bad refs)."""
-        if self.source is None:
-            return []
-        return [_describe_problem(p) for p in self.source.snapshot().problems]
 
     def check(self) -> None:
         """Raise if any process of the mesh has exited (fail fast)."""
@@ -307,6 +328,7 @@ class LocalMesh:
             "pid": os.getpid(),
             "addresses": self.block.cidr if self.block else None,
             "controlPlane": f"{self.block.control_plane_ip}:{ADS_PORT}" if self.block else None,
+            "trafficPolicy": self.traffic_policy.as_dict(),
             "workDir": str(self.work_dir),
             "logDir": str(self.log_dir),
             "debug": debug_url(self.debug),
@@ -354,7 +376,3 @@ class LocalMesh:
         if exc is not None:
             self._failed = True
         self.stop()
-
-
-def _describe_problem(problem: Any) -> str:
-    return f"{problem.severity}: {problem}"

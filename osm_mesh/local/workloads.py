@@ -34,18 +34,14 @@ import os
 import shlex
 import sys
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from osm_mesh.errors import InvalidInput
 from osm_mesh.local.addresses import ENVOY_OUTBOUND_PORT
 
 COMMAND_ANNOTATION = "local.openservicemesh.io/command"
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 PYTHON_NAMES = ("python", "python3")
 # The environment the local pods inherit from the runtime; proxies are always ours.
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
@@ -131,49 +127,6 @@ class LocalPod:
 
         moved = {str(port): local for port, local in sorted(self.local_ports.items())}
         return {LOCAL_PORTS_ANNOTATION: json.dumps(moved)}
-
-
-def manifest_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Every manifest file under ``paths`` (directories recursively, sorted)."""
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(
-                sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in MANIFEST_SUFFIXES)
-            )
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise InvalidInput(f"no such file or directory: {path}")
-    return files
-
-
-def load_objects(paths: Iterable[str | Path]) -> list[Obj]:
-    """Kubernetes objects from YAML/JSON files and directories."""
-    objects: list[Obj] = []
-    for path in manifest_files(paths):
-        try:
-            docs = list(yaml.safe_load_all(path.read_text()))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise InvalidInput(f"{where}: invalid YAML: {problem}") from exc
-        for index, doc in enumerate(docs):
-            if doc is None:
-                continue
-            if not isinstance(doc, dict) or "kind" not in doc or "apiVersion" not in doc:
-                raise InvalidInput(
-                    f"{path} (document {index + 1}): not a Kubernetes object",
-                    hint="Each document needs apiVersion, kind and metadata.name.",
-                )
-            items = doc.get("items") if doc["kind"].endswith("List") else [doc]
-            for item in items or []:
-                if not isinstance(item, dict) or not (item.get("metadata") or {}).get("name"):
-                    raise InvalidInput(f"{path} (document {index + 1}): object without a name")
-                objects.append(item)
-    return objects
 
 
 def namespace_of(obj: Obj, default: str = "default") -> str:

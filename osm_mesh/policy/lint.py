@@ -33,6 +33,16 @@ class Finding:
     hint: str = ""
     code: str = ""
 
+    def text(self) -> str:
+        """``file:line: severity[CODE]: Kind/ns/name field: message`` and a ``fix:`` line, as
+        `osm policy lint` prints it (a finding without a file starts with the severity)."""
+        where = f"{self.file}:{self.line}" if self.file and self.line else self.file
+        subject = " ".join(x for x in (self.object, self.field) if x)
+        label = f"{self.severity}[{self.code}]" if self.code else self.severity
+        head = f"{where}: {label}" if where else label
+        text = f"{head}: {subject + ': ' if subject else ''}{self.message}"
+        return text + (f"\n    fix: {self.hint}" if self.hint else "")
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,
@@ -70,6 +80,13 @@ class LintReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"findings": [f.to_dict() for f in self.findings], "summary": self.summary()}
+
+    def summary_line(self) -> str:
+        s = self.summary()
+        return (
+            f"{s['errors']} error(s), {s['warnings']} warning(s), {s['info']} info "
+            f"in {s['objects']} object(s) from {s['files']} file(s)"
+        )
 
 
 def finding_from(problem: Problem) -> Finding:

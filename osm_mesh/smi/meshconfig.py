@@ -8,10 +8,12 @@ from typing import Any
 
 from osm_mesh.smi import codes
 from osm_mesh.smi.codes import Code
+from osm_mesh.smi.meshconfig_schema import shape_problems
 from osm_mesh.smi.model import MeshConfig, ObjectRef, Problem, Tracing
 
 CONFIG_GROUP = "config.openservicemesh.io"
 MESHCONFIG_VERSIONS = ("v1alpha1", "v1alpha2", "v1alpha3")
+OBJECT_KEYS = ("apiVersion", "kind", "metadata", "spec", "status")
 LOG_LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "off")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
 _UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -59,7 +61,9 @@ def parse_mesh_config(obj: dict[str, Any]) -> tuple[MeshConfig | None, list[Prob
     problems: list[Problem] = []
 
     def error(path: str, message: str, hint: str = "", code: Code = codes.INVALID_FIELD) -> None:
-        problems.append(Problem("error", ref, path, message, hint, code=code.id))
+        # The shape check below already reported a value of the wrong type: say it once.
+        if not any(path == p.field or path.startswith(p.field + "[") for p in problems):
+            problems.append(Problem("error", ref, path, message, hint, code=code.id))
 
     supported = [f"{CONFIG_GROUP}/{v}" for v in MESHCONFIG_VERSIONS]
     if api_version not in supported:
@@ -70,10 +74,20 @@ def parse_mesh_config(obj: dict[str, Any]) -> tuple[MeshConfig | None, list[Prob
             codes.UNKNOWN_API_VERSION,
         )
         return None, problems
+    for key in obj:
+        if key not in OBJECT_KEYS:
+            error(
+                str(key),
+                f"unknown field {key!r}",
+                "MeshConfig settings go under spec",
+                codes.UNKNOWN_FIELD,
+            )
     spec = obj.get("spec") or {}
     if not isinstance(spec, dict):
         error("spec", "must be a mapping", "write spec as key: value pairs")
         return None, problems
+    # Unknown keys and wrong types anywhere in spec: a typo must not leave a default on.
+    problems.extend(shape_problems(ref, spec))
 
     def section(name: str) -> dict[str, Any]:
         value = spec.get(name) or {}

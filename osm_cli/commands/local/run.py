@@ -44,11 +44,13 @@ def local_run(
 
     app_ctx = app_context(ctx)
     mesh = LocalMesh(filename, work_dir=work_dir, prefix=address_block, progress=app_ctx.debug)
+    # The same lines `osm policy lint` prints for these files (errors already stopped us).
+    for finding in mesh.findings:
+        app_ctx.info(finding.text())
+    app_ctx.info(mesh.traffic_policy.describe())
     app_ctx.info(f"Starting the local mesh (logs in {mesh.log_dir}) ...")
     mesh.start()
     try:
-        for problem in mesh.problems():
-            app_ctx.warn(problem)
         state = mesh.state()
         if output is OutputFormat.table:
             app_ctx.out(pods_table(state).render())

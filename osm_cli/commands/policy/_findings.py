@@ -11,15 +11,8 @@ def render_findings(findings: list[Any], summary: dict[str, int], scope: str) ->
     Objects read from a cluster have no file: the line starts with the severity. ``scope``
     ends the summary line ("from 3 file(s)", "in the cluster").
     """
-    lines = []
-    for f in findings:
-        where = f"{f.file}:{f.line}" if f.file and f.line else f.file
-        subject = " ".join(x for x in (f.object, f.field) if x)
-        label = f"{f.severity}[{f.code}]" if f.code else f.severity
-        head = f"{where}: {label}" if where else label
-        lines.append(f"{head}: {subject + ': ' if subject else ''}{f.message}")
-        if f.hint:
-            lines.append(f"    fix: {f.hint}")
+    # One format everywhere: `osm local run` prints the same lines (Finding.text).
+    lines = [f.text() for f in findings]
     lines.append(
         f"{summary['errors']} error(s), {summary['warnings']} warning(s), {summary['info']} info "
         f"in {summary['objects']} object(s) {scope}"

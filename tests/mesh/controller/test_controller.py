@@ -303,3 +303,79 @@ def test_a_mesh_config_change_reaches_certificate_issuing(controller, kubeconfig
     while cp.certs.validity != dt.timedelta(hours=2, minutes=30) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert cp.certs.validity == dt.timedelta(hours=2, minutes=30)
+
+
+def _mesh_config_events(emu) -> list:
+    return [
+        e
+        for e in emu.list("v1", "Event", "osm-system")
+        if e["involvedObject"]["kind"] == "MeshConfig"
+    ]
+
+
+def test_a_meshconfig_with_a_typo_is_refused_with_events_and_the_last_good_one_kept(
+    controller, kube_emulator, kubeconfig
+):
+    """Issue 12.1: `kubectl edit` leaving enablePermisiveTrafficPolicyMode (typo) used to put
+    the mesh in the chart's default permissive mode. Now the controller keeps SMI mode and
+    says why on the MeshConfig."""
+    source = controller.source
+    assert source is not None and source.snapshot().permissive is False
+    kube = connect(str(kubeconfig))
+
+    def patch(traffic: dict) -> None:
+        kube.custom.patch_namespaced_custom_object(
+            "config.openservicemesh.io",
+            "v1alpha2",
+            "osm-system",
+            "meshconfigs",
+            "osm-mesh-config",
+            {"spec": {"traffic": traffic}},
+        )
+
+    before = source.version
+    patch({"enablePermissiveTrafficPolicyMode": None, "enablePermisiveTrafficPolicyMode": True})
+    deadline = time.monotonic() + 10
+    while len(_mesh_config_events(kube_emulator)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert source.version > before  # the change was seen...
+    assert source.snapshot().permissive is False  # ...and refused
+    assert source.snapshot().mesh_config.service_cert_validity_seconds == 3600  # all kept
+    events = {e["reason"]: e["message"] for e in _mesh_config_events(kube_emulator)}
+    assert set(events) == {"InvalidMeshConfig"}
+    messages = sorted(e["message"] for e in _mesh_config_events(kube_emulator))
+    assert any(
+        "spec.traffic.enablePermisiveTrafficPolicyMode: unknown field" in m
+        and "did you mean enablePermissiveTrafficPolicyMode?" in m
+        for m in messages
+    )
+    assert any("the last valid MeshConfig stays in force (SMI mode" in m for m in messages)
+    # A corrected MeshConfig is accepted again: the guard does not freeze the mesh.
+    patch({"enablePermisiveTrafficPolicyMode": None, "enablePermissiveTrafficPolicyMode": True})
+    deadline = time.monotonic() + 10
+    while source.snapshot().permissive is False and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert source.snapshot().permissive is True
+
+
+def test_a_controller_started_on_a_bad_meshconfig_fails_closed(kube_emulator, kubeconfig):
+    seed_mesh(kube_emulator)
+    kube = connect(str(kubeconfig))
+    kube.custom.patch_namespaced_custom_object(
+        "config.openservicemesh.io",
+        "v1alpha2",
+        "osm-system",
+        "meshconfigs",
+        "osm-mesh-config",
+        {"spec": {"traffic": {"enablePermissiveTrafficPolicyMode": None, "enablePermisive": True}}},
+    )
+    running = Controller(connect(str(kubeconfig)), settings()).start()
+    try:
+        assert running.source is not None and running.source.snapshot().permissive is False
+        deadline = time.monotonic() + 10
+        while len(_mesh_config_events(kube_emulator)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        messages = [e["message"] for e in _mesh_config_events(kube_emulator)]
+        assert any("no valid MeshConfig was read yet" in m for m in messages)
+    finally:
+        running.stop()

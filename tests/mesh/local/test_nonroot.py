@@ -44,8 +44,9 @@ from osm_mesh.local.addresses import (
     port_free,
 )
 from osm_mesh.local.demo import MANIFESTS, MESH_CONFIG, SIMPLE_NS, call_frontend
+from osm_mesh.local.inputs import load_objects
 from osm_mesh.local.runtime import LocalMesh
-from osm_mesh.local.workloads import load_objects, plan_pods
+from osm_mesh.local.workloads import plan_pods
 
 REPO = Path(__file__).resolve().parents[3]
 SIMPLE_APP = [MESH_CONFIG, MANIFESTS / "simple" / "app"]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from osm_mesh.local.demo import MANIFESTS, MESH_CONFIG, SIMPLE_NS, call_frontend
+from osm_mesh.local.inputs import load_objects
 from osm_mesh.local.runtime import LocalMesh
-from osm_mesh.local.workloads import load_objects
 
 pytestmark = pytest.mark.envoy
 REPO = Path(__file__).resolve().parents[3]
@@ -187,14 +187,14 @@ def test_a_crashing_app_fails_fast_and_tears_down(tmp_path: Path, osm):
             }
         },
     }
-    broken_policy = {
-        "apiVersion": "access.smi-spec.io/v1alpha3",
-        "kind": "TrafficTarget",
-        "metadata": {"name": "broken", "namespace": "demo"},
-        "spec": {"rules": []},
+    unused_routes = {
+        "apiVersion": "specs.smi-spec.io/v1alpha4",
+        "kind": "HTTPRouteGroup",
+        "metadata": {"name": "unused", "namespace": "demo"},
+        "spec": {"matches": [{"name": "all", "pathRegex": ".*"}]},
     }
     (tmp_path / "flaky.json").write_text(
-        json.dumps({"apiVersion": "v1", "kind": "List", "items": [manifest, broken_policy]})
+        json.dumps({"apiVersion": "v1", "kind": "List", "items": [manifest, unused_routes]})
     )
     work = tmp_path / "work"
     started = time.monotonic()
@@ -202,10 +202,11 @@ def test_a_crashing_app_fails_fast_and_tears_down(tmp_path: Path, osm):
     assert result.exit_code == 1
     assert "Error: flaky-" in result.stderr and "exited with code 3" in result.stderr
     assert "up" in result.stderr  # the hint shows the tail of the app's log
-    # What the control plane ignored is said before the mesh runs.
-    assert "Warning: error: TrafficTarget/demo/broken spec.destination: is required" in (
-        result.stderr
-    )
+    # Lint's findings are said before the mesh runs, as lint says them.
+    assert (
+        f"{tmp_path / 'flaky.json'}:1: info: HTTPRouteGroup/demo/unused metadata.name: "
+        "not referenced by any TrafficTarget or TrafficSplit"
+    ) in result.stderr
     assert time.monotonic() - started < 15
     state = json.loads((work / "state.json").read_text())
     pids = [p["appPid"] for p in state["pods"]] + [p["envoyPid"] for p in state["pods"]]

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 
 from osm_mesh.errors import InvalidInput
+from osm_mesh.local.inputs import load_objects
 from osm_mesh.local.workloads import (
     COMMAND_ANNOTATION,
     container_ports,
-    load_objects,
     plan_pods,
     replica_count,
 )
