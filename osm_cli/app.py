@@ -21,6 +21,7 @@ from typer import _click as click
 from typer.core import TyperCommand, TyperGroup
 
 from osm_cli.context import AppContext, Environment, Settings
+from osm_cli.help import plain_help
 from osm_cli.tree import (
     ALIASES,
     COMMANDS,
@@ -78,19 +79,6 @@ def load_command(name: str, spec: LazyCommand) -> click.Command:
         command.help = spec.short_help
     plain_help(command)
     return command
-
-
-def plain_help(command: click.Command) -> None:
-    """Help pages in click's plain format, for ``command`` and everything under it.
-
-    Typer's rich help imports rich's markdown and traceback machinery (~50 ms before the
-    first line) and reads ``[...]`` in help texts as markup, silently dropping
-    "[default: ...]" notes; the plain page keeps them, fits 80 columns and never cuts a flag.
-    """
-    if isinstance(command, TyperCommand | TyperGroup):
-        command.rich_markup_mode = None
-    for sub in getattr(command, "commands", {}).values():
-        plain_help(sub)
 
 
 app = typer.Typer(

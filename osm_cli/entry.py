@@ -68,6 +68,22 @@ def main() -> None:
     if text is not None:
         sys.stdout.write(text + "\n")
         sys.exit(0)
-    from osm_cli.app import main as full_main
+    # Before the (slow) imports: a Ctrl-C in the first milliseconds is one line, not a
+    # KeyboardInterrupt traceback.
+    from osm_cli.signals import install
 
-    full_main()
+    install()
+    try:
+        from osm_cli.app import main as full_main
+
+        full_main()
+    except BaseException as exc:
+        from osm_mesh.errors import Interrupted
+
+        if isinstance(exc, Interrupted):
+            sys.stderr.write(f"Interrupted ({exc.signal_name}).\n")
+            sys.exit(exc.exit_code)
+        if isinstance(exc, KeyboardInterrupt):
+            sys.stderr.write("Interrupted.\n")
+            sys.exit(130)
+        raise

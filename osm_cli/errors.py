@@ -97,6 +97,14 @@ def run_guarded(invoke: Callable[[], Any], *, env: Environment, debug: bool) -> 
             env.stderr.write(f"{line}\n")
         print_error(env, message, hint)
         return code
+    except BaseException as exc:
+        from osm_mesh.errors import Interrupted
+
+        if not isinstance(exc, Interrupted):
+            raise
+        # Whatever ran has stopped on the way out (a local mesh: processes, work directory).
+        env.stderr.write(f"Interrupted ({exc.signal_name}).\n")
+        return exc.exit_code
     if isinstance(result, int) and not isinstance(result, bool):
         return result
     return ExitStatus.SUCCESS

@@ -52,3 +52,28 @@ class ToolMissing(MeshError):
 
 class Timeout(MeshError):
     """Waiting for something (readiness, a port) took longer than allowed."""
+
+
+class Interrupted(BaseException):
+    """A stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) ended the command.
+
+    A BaseException like KeyboardInterrupt, so ``except Exception`` clean-up paths do not
+    swallow it; whoever holds resources (a local mesh) stops them on the way out and the CLI
+    prints one line and exits ``128 + signum`` (130 for Ctrl-C, 143 for SIGTERM).
+    """
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.exit_code = 128 + signum
+        try:
+            self.signal_name = signal.Signals(signum).name
+        except ValueError:
+            self.signal_name = f"signal {signum}"
+        super().__init__(f"interrupted by {self.signal_name}")
+
+
+def is_interruption(exc: BaseException | None) -> bool:
+    """A stop asked for by the user (not a failure to keep logs for)."""
+    return isinstance(exc, Interrupted | KeyboardInterrupt)

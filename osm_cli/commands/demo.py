@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -41,12 +42,24 @@ def demo(
         bool,
         typer.Option("--keep-running", help="Leave the mesh up afterwards until Ctrl-C"),
     ] = False,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            metavar="DIR",
+            help="Write the demo's manifests into DIR (to edit and run with osm local run)",
+            show_default=False,
+        ),
+    ] = None,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     from osm_mesh.errors import MeshError
     from osm_mesh.local.demo import SCENARIOS, run_demo
 
     app_ctx = app_context(ctx)
+    if export is not None:
+        _export(app_ctx, export)
+        return
     scenarios = list(SCENARIOS) if scenario is Scenario.all else [scenario.value]
     with make_observer(app_ctx) as observer:
         run = run_demo(scenarios, requests=requests, observer=observer, keep_running=keep_running)
@@ -133,3 +146,17 @@ def _print_pods(app_ctx: AppContext, state: dict[str, Any]) -> None:
     from osm_cli.commands.local.view import pods_table
 
     app_ctx.info(pods_table(state).render())
+
+
+def _export(app_ctx: AppContext, dest: Path) -> None:
+    from osm_mesh.local.demo import export_manifests
+
+    for path in export_manifests(dest):
+        app_ctx.out(str(path))
+    app_ctx.info(
+        "Run the access walkthrough (SMI mode; frontend -> api is denied until you add "
+        "the TrafficTarget):\n"
+        f"  osm local run -f {dest / 'mesh-config.yml'} -f {dest / 'simple' / 'app'}\n"
+        "Everything of the canary (both TrafficTargets and the 90/10 TrafficSplit):\n"
+        f"  osm local run -f {dest / 'mesh-config.yml'} -f {dest / 'canary'}"
+    )

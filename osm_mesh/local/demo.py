@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from osm_mesh.errors import InvalidInput
+from osm_mesh.errors import InvalidInput, is_interruption
 from osm_mesh.local.inputs import load_objects
 from osm_mesh.local.runtime import LocalMesh, RunningPod
 from osm_mesh.local.stats import UpstreamStats, cluster_for_service, upstream_stats
@@ -306,6 +306,23 @@ def run_canary(
     )
 
 
+def export_manifests(dest: Path) -> list[Path]:
+    """Copy the demo's manifests (the article's, plus the MeshConfig) under ``dest``; nothing
+    is written when any of the files already exists there."""
+    sources = sorted(p for p in MANIFESTS.rglob("*") if p.is_file() and p.suffix == ".yml")
+    targets = [dest / p.relative_to(MANIFESTS) for p in sources]
+    existing = [t for t in targets if t.exists()]
+    if existing:
+        raise InvalidInput(
+            f"{existing[0]} already exists: nothing was written",
+            hint="Export into an empty or new directory.",
+        )
+    for source, target in zip(sources, targets, strict=True):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    return targets
+
+
 def start_scenario_mesh(scenario: str, progress: Callable[[str], None]) -> LocalMesh:
     if scenario == "access":
         paths = [MESH_CONFIG, MANIFESTS / "simple" / "app"]
@@ -347,8 +364,8 @@ def run_demo(
             if not keep_running:
                 run.meshes.remove(mesh)
                 mesh.stop(failed=not run.results[-1].ok)
-    except BaseException:
+    except BaseException as exc:
         for mesh in run.meshes:
-            mesh.stop(failed=True)
+            mesh.stop(failed=not is_interruption(exc))
         raise
     return run

@@ -60,15 +60,17 @@ def load_documents(paths: Iterable[str | Path]) -> list[Document]:
     documents: list[Document] = []
     for path in manifest_files(paths):
         try:
-            text = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            bad = exc.object[exc.start : exc.start + 1]
-            raise InvalidInput(
-                f"{path}: not UTF-8 text (byte {exc.start} is {bad!r})",
-                hint="Kubernetes manifests are UTF-8: convert the file (e.g. iconv -t UTF-8).",
-            ) from None
+            data = path.read_bytes()
         except OSError as exc:
             raise InvalidInput(f"{path}: cannot read: {exc.strerror}") from None
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise InvalidInput(
+                f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                hint="Kubernetes manifests are UTF-8: convert the file (e.g. iconv -t UTF-8).",
+            ) from None
         found, problems = parse_documents(text, str(path))
         errors = [p for p in problems if p.severity == "error"]
         if errors:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from osm_mesh.catalog.loader import Document
-from osm_mesh.errors import MeshError, Timeout
+from osm_mesh.errors import MeshError, Timeout, is_interruption
 from osm_mesh.local.addresses import (
     ADS_PORT,
     ENVOY_ADMIN_PORT,
@@ -58,10 +58,14 @@ from osm_mesh.local.inputs import (
 )
 from osm_mesh.local.sidecar import SidecarEnvoy
 from osm_mesh.local.supervisor import Child, Supervisor
-from osm_mesh.local.workloads import LocalPod, plan_pods, replica_count
+from osm_mesh.local.workloads import LocalPod, deployments, plan_pods, replica_count
 
 Obj = dict[str, Any]
 Progress = Callable[[str], None]
+# An app that has not listened on $POD_IP:$PORT by then is reported as failed.
+APP_LISTEN_TIMEOUT_S = 10.0
+WAIT_NOTE_AFTER_S = 2.0
+WAIT_NOTE_EVERY_S = 3.0
 
 
 @dataclass
@@ -108,6 +112,8 @@ class LocalMesh:
         prefix: str | None = None,
         envoy_log_level: str = "warning",
         progress: Progress | None = None,
+        on_wait: Progress | None = None,
+        app_timeout: float = APP_LISTEN_TIMEOUT_S,
     ) -> None:
         if prefix is not None:
             check_prefix(prefix)
@@ -115,7 +121,14 @@ class LocalMesh:
         # Bad manifests fail here, before any directory, address or process is taken: lint's
         # checks (errors refuse the start; warnings are kept for the caller to print).
         self.findings = check_documents(self.documents).findings
-        if not plan_pods(self.objects, lambda _index: "0.0.0.0"):
+        # Relative paths in a command are relative to the folder of its manifest.
+        self._folders = {id(d.obj): Path(d.file).resolve().parent for d in self.documents if d.file}
+        if not plan_pods(self.objects, lambda _index: "0.0.0.0", folder_of=self._folder_of):
+            if deployments(self.objects):
+                raise MeshError(
+                    "every Deployment has spec.replicas: 0: nothing to run",
+                    hint="Give at least one Deployment a replica.",
+                )
             raise MeshError(
                 "the manifests hold no Deployment: nothing to run",
                 hint="Pass the directory with your Deployments, Services and SMI policies.",
@@ -126,6 +139,9 @@ class LocalMesh:
         self.prefix = prefix
         self.envoy_log_level = envoy_log_level
         self.progress = progress or (lambda _msg: None)
+        # Said while start() waits on something slow (an app that does not listen yet).
+        self.on_wait = on_wait or self.progress
+        self.app_timeout = app_timeout
         self.block: AddressBlock | None = None
         self.supervisor: Supervisor | None = None
         self.control_plane: Any = None
@@ -134,6 +150,10 @@ class LocalMesh:
         self.debug: Any = None
         self._registered: dict[str, Any] | None = None
         self._failed = False
+        self._lock_fd: int | None = None
+
+    def _folder_of(self, obj: Obj) -> Path | None:
+        return self._folders.get(id(obj))
 
     @property
     def objects(self) -> list[Obj]:
@@ -154,8 +174,10 @@ class LocalMesh:
     def start(self, timeout: float = 30.0) -> LocalMesh:
         try:
             self._start(time.monotonic() + timeout)
-        except BaseException:
-            self._failed = True
+        except BaseException as exc:
+            # A failure keeps a temporary work directory (its logs explain it); an interruption
+            # (Ctrl-C, SIGTERM...) removes it: it holds the sidecars' private keys.
+            self._failed = not is_interruption(exc)
             self.stop()
             raise
         return self
@@ -168,6 +190,7 @@ class LocalMesh:
 
         # Only the sidecars' ports decide the block: an app that cannot have its containerPort
         # (no privileges for port 80, or another program holds it) is moved, not refused.
+        self._lock_work_dir()
         self.block = claim_block(replica_count(self.objects), prefix=self.prefix)
         reasons: set[str] = set()
 
@@ -177,7 +200,9 @@ class LocalMesh:
                 reasons.add(reason)
             return local
 
-        planned = plan_pods(self.objects, self.block.pod_ip, listen_port=listen_port)
+        planned = plan_pods(
+            self.objects, self.block.pod_ip, listen_port=listen_port, folder_of=self._folder_of
+        )
         self.progress(f"addresses {self.block.cidr}, {len(planned)} pods")
         if reasons:
             moved = [
@@ -217,7 +242,7 @@ class LocalMesh:
             # Histograms (latency) reach the admin /stats only when stats are flushed (every
             # 5 s by default): flush on each admin read instead, so the live view is current.
             config["stats_flush_on_admin"] = True
-            app = self.supervisor.start(pod.name, pod.argv, env=pod.env)
+            app = self.supervisor.start(pod.name, pod.argv, env=pod.env, cwd=pod.cwd)
             envoy = SidecarEnvoy(
                 config,
                 self.work_dir / "envoy",
@@ -234,11 +259,37 @@ class LocalMesh:
         self.write_state()
         self.progress("all pods ready")
 
+    def _lock_work_dir(self) -> None:
+        """One mesh per work directory: a second one would mix logs and overwrite the
+        first one's bootstraps and state.json. The kernel drops the lock when the process
+        dies, even on SIGKILL: no stale lock to clean up."""
+        import fcntl
+
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.work_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise MeshError(
+                f"the work directory {self.work_dir} is in use by another local mesh "
+                f"(pid {holder})",
+                hint="Stop that one first, or give this one another --work-dir.",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
     def _catalog_objects(self, planned: list[LocalPod]) -> list[Obj]:
         return [*self.objects, *(p.pod_object() for p in planned)]
 
     def _wait_app(self, running: RunningPod, deadline: float) -> None:
         assert self.supervisor is not None
+        started = time.monotonic()
+        deadline = min(deadline, started + self.app_timeout)
+        where = f"{running.ip}:{running.pod.app_port}"
+        next_note = started + WAIT_NOTE_AFTER_S
         while True:
             self.supervisor.check()
             try:
@@ -246,11 +297,21 @@ class LocalMesh:
                 return
             except OSError:
                 pass
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
+                tail = running.app.log_tail(5)
                 raise Timeout(
-                    f"{running.pod.key} did not listen on {running.ip}:{running.pod.app_port}",
-                    hint=f"Its log: {running.app.log_path}. Apps must listen on $POD_IP:$PORT.",
+                    f"{running.pod.key} did not listen on {where} within {now - started:.0f}s",
+                    hint=f"Apps must listen on $POD_IP:$PORT. Its log: {running.app.log_path}"
+                    + (f"\n--- last lines ---\n{tail}" if tail else " (empty)"),
                 )
+            if now >= next_note:
+                self.on_wait(
+                    f"waiting for {running.pod.key} to listen on {where} "
+                    f"({now - started:.0f}s of {deadline - started:.0f}s; its log: "
+                    f"{running.app.log_path})"
+                )
+                next_note = now + WAIT_NOTE_EVERY_S
             time.sleep(0.02)
 
     def _wait_envoy(self, running: RunningPod, deadline: float) -> None:
@@ -368,11 +429,14 @@ class LocalMesh:
             self.block = None
         if self._temporary and not (self._failed and self.log_dir.exists()):
             shutil.rmtree(self.work_dir, ignore_errors=True)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self) -> LocalMesh:
         return self.start()
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc is not None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is not None and not is_interruption(exc):
             self._failed = True
         self.stop()

@@ -32,14 +32,16 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import sys
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from osm_mesh.errors import InvalidInput
-from osm_mesh.local.addresses import ENVOY_OUTBOUND_PORT
+from osm_mesh.local.addresses import ENVOY_ADMIN_PORT, ENVOY_INBOUND_PORT, ENVOY_OUTBOUND_PORT
 
 COMMAND_ANNOTATION = "local.openservicemesh.io/command"
 PYTHON_NAMES = ("python", "python3")
@@ -47,6 +49,12 @@ PYTHON_NAMES = ("python", "python3")
 INHERITED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "PYTHONPATH", "VIRTUAL_ENV", "TMPDIR")
 
 Obj = dict[str, Any]
+# Each pod's sidecar listens on these ports of the pod's own address.
+SIDECAR_PORTS = {
+    ENVOY_ADMIN_PORT: "admin",
+    ENVOY_OUTBOUND_PORT: "outbound",
+    ENVOY_INBOUND_PORT: "inbound",
+}
 # (pod ip, containerPort, ports the pod already uses) -> the port its app listens on.
 ListenPort = Callable[[str, int, Collection[int]], int]
 
@@ -69,6 +77,8 @@ class LocalPod:
     local_ports: Mapping[int, int] = field(default_factory=dict)
     # The containerPorts' names ("" for none), so a Service's named targetPort resolves.
     port_names: tuple[str, ...] = ()
+    # Where the app runs: the folder of its manifest (None: the caller's directory).
+    cwd: Path | None = None
 
     @property
     def key(self) -> str:
@@ -161,9 +171,12 @@ def plan_pods(
     *,
     environ: Mapping[str, str] | None = None,
     listen_port: ListenPort | None = None,
+    folder_of: Callable[[Obj], Path | None] | None = None,
 ) -> list[LocalPod]:
     """One LocalPod per Deployment replica; ``ip_for(index)`` gives the pod addresses,
-    ``listen_port`` the port each app listens on (default: its containerPort).
+    ``listen_port`` the port each app listens on (default: its containerPort),
+    ``folder_of(deployment)`` the folder of the manifest that defined it: relative paths in
+    its command resolve against it, and its app runs there.
 
     Problems in every Deployment are collected and reported together, before
     anything is started.
@@ -192,10 +205,11 @@ def plan_pods(
         if not command:
             problems.append(f"{where}: no {COMMAND_ANNOTATION} annotation (what to run locally)")
             continue
+        folder = folder_of(deployment) if folder_of else None
         try:
-            argv = _argv(command)
+            argv = _argv(command, folder, environ.get("PATH", os.defpath))
         except ValueError as exc:
-            problems.append(f"{where}: cannot parse {COMMAND_ANNOTATION}: {exc}")
+            problems.append(f"{where}: {COMMAND_ANNOTATION}: {exc}")
             continue
         spec = _pod_spec(deployment)
         containers = spec.get("containers") or []
@@ -213,9 +227,21 @@ def plan_pods(
             p for p in container.get("ports") or [] if isinstance(p.get("containerPort"), int)
         ]
         ports = tuple(p["containerPort"] for p in declared)
+        taken = sorted(set(ports or (80,)) & set(SIDECAR_PORTS))
+        if taken:
+            problems.append(
+                f"{where}: containerPort {taken[0]} is the sidecar's "
+                f"{SIDECAR_PORTS[taken[0]]} port on the pod's address; apps cannot use "
+                + ", ".join(str(p) for p in SIDECAR_PORTS)
+            )
+            continue
         port_names = tuple(str(p.get("name") or "") for p in declared)
         replicas = (deployment.get("spec") or {}).get("replicas", 1)
-        replicas = replicas if isinstance(replicas, int) and replicas >= 0 else 1
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            problems.append(
+                f"{where}: spec.replicas must be a whole number of 0 or more, got {replicas!r}"
+            )
+            continue
         template_hash = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[
             :8
         ]
@@ -256,6 +282,7 @@ def plan_pods(
                     annotations=dict(template_meta.get("annotations") or {}),
                     local_ports=local_ports,
                     port_names=port_names,
+                    cwd=folder,
                 )
             )
     if problems:
@@ -282,12 +309,36 @@ def _pod_spec(deployment: Obj) -> Obj:
     return ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
 
 
-def _argv(command: str) -> tuple[str, ...]:
-    argv = shlex.split(command)
+def _argv(command: str, folder: Path | None, search_path: str) -> tuple[str, ...]:
+    """The command's argv: ``python`` is this interpreter; a program path with a ``/`` and a
+    ``python`` script are relative to the manifest's folder; the program must be there and
+    executable (checked here, so the mistake is named before anything starts)."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ValueError(f"cannot parse: {exc}") from None
     if not argv:
         raise ValueError("empty command")
+    base = folder or Path.cwd()
     if argv[0] in PYTHON_NAMES:
         argv[0] = sys.executable
+        script = argv[1] if len(argv) > 1 else ""
+        relative = script and not script.startswith("-") and not Path(script).is_absolute()
+        if relative and (base / script).is_file():
+            argv[1] = str(base / script)
+        return tuple(argv)
+    if "/" in argv[0]:
+        program = Path(argv[0]) if Path(argv[0]).is_absolute() else base / argv[0]
+        if not program.exists():
+            raise ValueError(f"{program} does not exist (relative paths start at {base})")
+        if program.is_dir() or not os.access(program, os.X_OK):
+            raise ValueError(
+                f"{program} is not executable: chmod +x it, or start it through its "
+                f"interpreter (e.g. sh {argv[0]})"
+            )
+        argv[0] = str(program)
+    elif shutil.which(argv[0], path=search_path) is None:
+        raise ValueError(f"{argv[0]!r} is not found on PATH")
     return tuple(argv)
 
 

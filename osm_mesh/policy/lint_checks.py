@@ -141,6 +141,17 @@ def _workload(out: Out, ref: ObjectRef, obj: dict[str, Any], accounts: set[str] 
             "selector does not match the pod template's labels (the API server rejects it)",
             "make spec.template.metadata.labels include every spec.selector.matchLabels entry",
         )
+    replicas = dig(obj, "spec", "replicas")
+    if replicas is not None and (
+        isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0
+    ):
+        out.add(
+            "error",
+            ref,
+            "spec.replicas",
+            f"must be a whole number of 0 or more, got {replicas!r}",
+            "write it unquoted, e.g. replicas: 2",
+        )
     sa = dig(obj, "spec", "template", "spec", "serviceAccountName")
     if isinstance(sa, str) and sa and accounts is not None and sa not in accounts | {"default"}:
         out.add(

@@ -33,24 +33,77 @@ def local_run(
             "--address-block", help="Use 127.X.Y.0/24 (give 127.X.Y); default: a random free block"
         ),
     ] = None,
+    ready_timeout: Annotated[
+        float,
+        typer.Option(
+            "--ready-timeout",
+            metavar="SECONDS",
+            min=1,
+            help="How long each app may take to listen on $POD_IP:$PORT",
+        ),
+    ] = 10.0,
     output: OutputOption = OutputFormat.table,
 ) -> None:
     """Run the Deployments of the manifests with Envoy sidecars until Ctrl-C.
 
-    Each Deployment needs the annotation local.openservicemesh.io/command (what to run);
-    apps get POD_IP, PORT and HTTP_PROXY (their sidecar). See docs/local-mesh.md.
+    Each Deployment needs the annotation local.openservicemesh.io/command: what
+    runs instead of its image (a leading python means this osm's Python; a
+    relative path is relative to the manifest's folder). The app gets POD_IP and
+    PORT (listen on $POD_IP:$PORT) and HTTP_PROXY (its sidecar, which reaches
+    other apps as http://<service>.<namespace>/). A minimal manifest:
+
+    \b
+      apiVersion: apps/v1
+      kind: Deployment
+      metadata:
+        name: web
+        namespace: shop
+        annotations:
+          local.openservicemesh.io/command: >-
+            sh -c 'exec python3 -m http.server --bind "$POD_IP" "$PORT"'
+      spec:
+        selector:
+          matchLabels: {app: web}
+        template:
+          metadata:
+            labels: {app: web}
+          spec:
+            containers:
+              - name: web
+                ports:
+                  - containerPort: 8080
+      ---
+      apiVersion: v1
+      kind: Service
+      metadata: {name: web, namespace: shop}
+      spec:
+        selector: {app: web}
+        ports: [{port: 80, targetPort: 8080}]
+
+    Without a MeshConfig the mesh is permissive (every app may call every
+    service); the mode in force is printed at start. `osm demo --export DIR`
+    writes the demo's manifests, a SMI-mode MeshConfig included, to start from.
+    The manifests are checked as `osm policy lint` checks them: errors stop the
+    run before anything starts.
     """
     from osm_mesh.local.runtime import LocalMesh
 
     app_ctx = app_context(ctx)
-    mesh = LocalMesh(filename, work_dir=work_dir, prefix=address_block, progress=app_ctx.debug)
+    mesh = LocalMesh(
+        filename,
+        work_dir=work_dir,
+        prefix=address_block,
+        progress=app_ctx.debug,
+        on_wait=app_ctx.info,
+        app_timeout=ready_timeout,
+    )
     # The same lines `osm policy lint` prints for these files (errors already stopped us).
     for finding in mesh.findings:
         app_ctx.info(finding.text())
     app_ctx.info(mesh.traffic_policy.describe())
-    app_ctx.info(f"Starting the local mesh (logs in {mesh.log_dir}) ...")
-    mesh.start()
     try:
+        app_ctx.info(f"Starting the local mesh (logs in {mesh.log_dir}) ...")
+        mesh.start()
         state = mesh.state()
         if output is OutputFormat.table:
             app_ctx.out(pods_table(state).render())

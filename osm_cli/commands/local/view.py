@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
@@ -24,29 +22,23 @@ def pods_table(state: dict[str, Any]) -> Table:
 
 
 def wait_until_interrupted(app_ctx: AppContext, meshes: Sequence[Any]) -> None:
-    """Block until Ctrl-C or SIGTERM (then return normally); raise if a process dies.
+    """Block until a stop signal (Ctrl-C, SIGTERM, SIGHUP, SIGQUIT), then raise
+    ``Interrupted`` (the callers stop the meshes on the way out); raise if a process dies.
 
-    The signals only set a flag: a KeyboardInterrupt raised inside a threading wait can
-    leave its lock broken ("release unlocked lock", seen here), so nothing here blocks on
-    one while a signal may arrive.
+    Signals are only recorded while polling (``osm_cli.signals.deferred``).
     """
-    stop = threading.Event()
-    previous: dict[signal.Signals, Any] = {}
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda *_: stop.set())
-    app_ctx.info("Running; press Ctrl-C to stop.")
-    try:
-        while not stop.is_set():
+    from osm_cli.signals import deferred
+    from osm_mesh.errors import Interrupted
+
+    with deferred() as received:
+        app_ctx.info("Running; press Ctrl-C to stop.")
+        while received() is None:
             for mesh in meshes:
                 mesh.check()
-            time.sleep(0.2)
-    except KeyboardInterrupt:  # not the main thread: no handler of ours
-        pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    app_ctx.info("Stopping the local mesh ...")
+            time.sleep(0.1)
+        signum = received()
+    assert signum is not None
+    raise Interrupted(signum)
 
 
 class LineObserver:

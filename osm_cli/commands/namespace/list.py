@@ -16,7 +16,7 @@ HEADERS = ("NAMESPACE", "MESH", "SIDECAR-INJECTION")
 def namespace_list(
     ctx: typer.Context,
     mesh: Annotated[
-        str | None, typer.Argument(metavar="[MESH]", help="Only this mesh's namespaces")
+        str | None, typer.Argument(metavar="MESH", help="Only this mesh's namespaces")
     ] = None,
     mesh_name: Annotated[
         str | None, typer.Option("--mesh-name", help="Name of the service mesh to list")

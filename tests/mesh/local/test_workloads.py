@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from osm_mesh.errors import InvalidInput
 from osm_mesh.local.inputs import load_objects
@@ -14,6 +15,7 @@ from osm_mesh.local.workloads import (
     replica_count,
 )
 
+_RUN = {COMMAND_ANNOTATION: "sh -c 'exec sleep 5'"}
 MANIFESTS = Path(__file__).resolve().parents[3] / "osm_mesh" / "local" / "manifests"
 
 
@@ -129,7 +131,7 @@ def test_every_problem_is_reported_at_once():
         _deployment("no-command"),
         _deployment(
             "bad-ref",
-            annotations={COMMAND_ANNOTATION: "run"},
+            annotations={COMMAND_ANNOTATION: "sh -c true"},
             env=[{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "gone", "key": "k"}}}],
         ),
         _deployment("bad-quote", annotations={COMMAND_ANNOTATION: "run 'unterminated"}),
@@ -139,7 +141,98 @@ def test_every_problem_is_reported_at_once():
     message = info.value.message
     assert "Deployment ns/no-command: no local.openservicemesh.io/command annotation" in message
     assert "key 'k' of ConfigMap ns/gone not found" in message
-    assert "Deployment ns/bad-quote: cannot parse" in message
+    assert f"Deployment ns/bad-quote: {COMMAND_ANNOTATION}: cannot parse" in message
+
+
+@pytest.mark.parametrize("replicas", ["3", -2, True, 1.5])
+def test_replicas_must_be_a_whole_number_of_0_or_more(replicas):
+    """Issue 12.8: "3" and -2 used to run one pod silently."""
+    with pytest.raises(InvalidInput) as info:
+        plan_pods([_deployment("web", replicas=replicas, annotations=_RUN)], ip_for, environ={})
+    assert (
+        f"Deployment ns/web: spec.replicas must be a whole number of 0 or more, got {replicas!r}"
+        in info.value.message
+    )
+
+
+def test_zero_replicas_run_no_pod_and_say_so(tmp_path: Path):
+    from osm_mesh.errors import MeshError
+    from osm_mesh.local.runtime import LocalMesh
+
+    assert plan_pods([_deployment("web", replicas=0, annotations=_RUN)], ip_for) == []
+    with pytest.raises(MeshError, match=r"every Deployment has spec.replicas: 0: nothing to run"):
+        LocalMesh([], [_deployment("web", replicas=0, annotations=_RUN)])
+
+
+def test_relative_commands_resolve_against_the_manifests_folder(tmp_path: Path, monkeypatch):
+    """Issue 12.8: a script beside the manifest runs wherever osm is started from."""
+    from osm_mesh.local.inputs import load_documents
+    from osm_mesh.local.runtime import LocalMesh
+
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "serve.sh").write_text("#!/bin/sh\nexec sleep 5\n")
+    (app / "serve.sh").chmod(0o755)
+    (app / "server.py").write_text("print('hi')\n")
+    for command, expected in (
+        ("./serve.sh --flag", (str(app / "serve.sh"), "--flag")),
+        ("bin/../serve.sh", (str(app / "bin/../serve.sh"),)),
+        ("python server.py -v", (sys.executable, str(app / "server.py"), "-v")),
+        ("python -m http.server", (sys.executable, "-m", "http.server")),
+    ):
+        if command.startswith("bin/"):
+            (app / "bin").mkdir(exist_ok=True)
+        (app / "web.yaml").write_text(
+            yaml.safe_dump(_deployment("web", annotations={COMMAND_ANNOTATION: command}))
+        )
+        monkeypatch.chdir("/")
+        mesh = LocalMesh([app / "web.yaml"])
+        (pod,) = plan_pods(mesh.objects, ip_for, folder_of=mesh._folder_of)
+        assert pod.argv == expected and pod.cwd == app
+    assert load_documents([app / "web.yaml"])[0].file == str(app / "web.yaml")
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (
+            "./plain.txt",
+            "plain.txt is not executable: chmod +x it, or start it through its interpreter "
+            "(e.g. sh ./plain.txt)",
+        ),
+        ("./missing.sh", "missing.sh does not exist (relative paths start at"),
+        ("no-such-program-xyz --x", "'no-such-program-xyz' is not found on PATH"),
+    ],
+)
+def test_a_command_that_cannot_run_is_named_before_anything_starts(tmp_path, command, message):
+    from osm_mesh.local.runtime import LocalMesh
+
+    (tmp_path / "plain.txt").write_text("echo hi\n")
+    (tmp_path / "web.yaml").write_text(
+        yaml.safe_dump(_deployment("web", annotations={COMMAND_ANNOTATION: command}))
+    )
+    with pytest.raises(InvalidInput) as info:
+        LocalMesh([tmp_path / "web.yaml"], work_dir=tmp_path / "work")
+    assert message in info.value.message
+    assert not (tmp_path / "work").exists()
+
+
+def test_lint_refuses_the_same_replicas(tmp_path: Path):
+    from osm_mesh.policy.lint import lint_paths
+
+    (tmp_path / "web.yaml").write_text(yaml.safe_dump(_deployment("web", replicas="3")))
+    (finding,) = [f for f in lint_paths([tmp_path]).findings if f.severity == "error"]
+    assert (finding.field, finding.message) == (
+        "spec.replicas",
+        "must be a whole number of 0 or more, got '3'",
+    )
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path):
+    (tmp_path / "latin1.yaml").write_bytes("a: 1\nkind: Namespace # caf\xe9\n".encode("latin-1"))
+    with pytest.raises(InvalidInput) as info:
+        load_objects([tmp_path])
+    assert info.value.message == f"{tmp_path / 'latin1.yaml'}:2: not UTF-8 text (byte 0xe9)"
 
 
 def test_bad_files(tmp_path: Path):
