@@ -146,6 +146,7 @@ def _workload(out: Out, ref: ObjectRef, obj: dict[str, Any], accounts: set[str] 
         isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0
     ):
         out.add(
+            codes.INVALID_FIELD,
             "error",
             ref,
             "spec.replicas",

@@ -38,16 +38,18 @@ def _manifests(tmp_path: Path, mesh_config: str) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("text", "field", "message", "fix"),
+    ("text", "code", "field", "message", "fix"),
     [
         (
             QUOTED,
+            "OSM0204",
             "spec.traffic.enablePermissiveTrafficPolicyMode",
             "must be true or false, got 'false'",
             "use true or false, unquoted",
         ),
         (
             TYPO,
+            "OSM0205",
             "spec.traffic.enablePermisiveTrafficPolicyMode",
             "unknown field 'enablePermisiveTrafficPolicyMode'",
             "did you mean enablePermissiveTrafficPolicyMode?",
@@ -55,12 +57,15 @@ def _manifests(tmp_path: Path, mesh_config: str) -> Path:
     ],
     ids=["quoted-bool", "misspelt-key"],
 )
-def test_a_bad_meshconfig_stops_local_run_and_lint_alike(osm, tmp_path, text, field, message, fix):
+def test_a_bad_meshconfig_stops_local_run_and_lint_alike(
+    osm, tmp_path, text, code, field, message, fix
+):
     root = _manifests(tmp_path, text)
     config = root / "mesh-config.yml"
     line = _line_of(text, "TrafficPolicyMode:")
     expected = (
-        f"{config}:{line}: error: MeshConfig/osm-system/osm-mesh-config {field}: {message}\n"
+        f"{config}:{line}: error[{code}]: MeshConfig/osm-system/osm-mesh-config {field}: "
+        f"{message}\n"
         f"    fix: {fix}"
     )
     run = osm(["local", "run", "-f", str(root), "--work-dir", str(tmp_path / "work")])

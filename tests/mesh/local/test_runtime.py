@@ -205,7 +205,7 @@ def test_a_crashing_app_fails_fast_and_tears_down(tmp_path: Path, osm):
     assert "up" in result.stderr  # the hint shows the tail of the app's log
     # Lint's findings are said before the mesh runs, as lint says them.
     assert (
-        f"{tmp_path / 'flaky.json'}:1: info: HTTPRouteGroup/demo/unused metadata.name: "
+        f"{tmp_path / 'flaky.json'}:1: info[OSM0307]: HTTPRouteGroup/demo/unused metadata.name: "
         "not referenced by any TrafficTarget or TrafficSplit"
     ) in result.stderr
     assert time.monotonic() - started < 15
