@@ -65,6 +65,14 @@ def print_error(env: Environment, message: str, hint: str | None = None) -> None
     env.stderr.flush()
 
 
+def _interrupted(env: Environment, exc: BaseException) -> int:
+    """One line for a stop: a stop signal (osm_cli.signals) names itself and exits 128 + its
+    number; whatever ran has stopped on the way out (a local mesh: processes, work dir)."""
+    name, code = getattr(exc, "signal_name", None), getattr(exc, "exit_code", None)
+    env.stderr.write(f"Interrupted ({name}).\n" if name else "Interrupted.\n")
+    return code if isinstance(code, int) else ExitStatus.INTERRUPTED
+
+
 def run_guarded(invoke: Callable[[], Any], *, env: Environment, debug: bool) -> int:
     try:
         result = invoke()
@@ -84,9 +92,8 @@ def run_guarded(invoke: Callable[[], Any], *, env: Environment, debug: bool) -> 
     except click.exceptions.ClickException as exc:
         print_error(env, exc.format_message())
         return exc.exit_code
-    except KeyboardInterrupt:
-        env.stderr.write("Interrupted.\n")
-        return ExitStatus.INTERRUPTED
+    except KeyboardInterrupt as exc:
+        return _interrupted(env, exc)
     except BrokenPipeError:
         return ExitStatus.ERROR
     except Exception as exc:
@@ -98,13 +105,11 @@ def run_guarded(invoke: Callable[[], Any], *, env: Environment, debug: bool) -> 
         print_error(env, message, hint)
         return code
     except BaseException as exc:
-        from osm_mesh.errors import Interrupted
+        from osm_mesh.errors import Interrupted  # a stop signal (osm_cli.signals)
 
         if not isinstance(exc, Interrupted):
             raise
-        # Whatever ran has stopped on the way out (a local mesh: processes, work directory).
-        env.stderr.write(f"Interrupted ({exc.signal_name}).\n")
-        return exc.exit_code
+        return _interrupted(env, exc)
     if isinstance(result, int) and not isinstance(result, bool):
         return result
     return ExitStatus.SUCCESS

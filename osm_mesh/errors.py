@@ -57,8 +57,9 @@ class Timeout(MeshError):
 class Interrupted(BaseException):
     """A stop signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) ended the command.
 
-    A BaseException like KeyboardInterrupt, so ``except Exception`` clean-up paths do not
-    swallow it; whoever holds resources (a local mesh) stops them on the way out and the CLI
+    A BaseException, so ``except Exception`` clean-up paths do not swallow it; not a
+    KeyboardInterrupt, which Typer turns into a silent exit 130 (losing which signal it
+    was). Whoever holds resources (a local mesh) stops them on the way out and the CLI
     prints one line and exits ``128 + signum`` (130 for Ctrl-C, 143 for SIGTERM).
     """
 

@@ -94,6 +94,7 @@ def dashboard(
     import threading
 
     from osm_mesh.dashboard import default_browser_opener, run_dashboard
+    from osm_mesh.errors import Interrupted
 
     app_ctx = app_context(ctx)
     browser = default_browser_opener(app_ctx.env.environ) if open_browser else None
@@ -120,7 +121,7 @@ def dashboard(
             report=app_ctx.info,
             ready_timeout=wait,
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):  # Interrupted: osm's stop signals (osm_cli.signals)
         app_ctx.info("[+] Interrupted, closing")
     finally:
         if previous is not None:
