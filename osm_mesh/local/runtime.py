@@ -122,7 +122,8 @@ class LocalMesh:
         # checks (errors refuse the start; warnings are kept for the caller to print).
         self.findings = check_documents(self.documents).findings
         # Relative paths in a command are relative to the folder of its manifest.
-        self._folders = {id(d.obj): Path(d.file).resolve().parent for d in self.documents if d.file}
+        folders = {f: Path(f).resolve().parent for f in {d.file for d in self.documents if d.file}}
+        self._folders = {id(d.obj): folders[d.file] for d in self.documents if d.file}
         if not plan_pods(self.objects, lambda _index: "0.0.0.0", folder_of=self._folder_of):
             if deployments(self.objects):
                 raise MeshError(

@@ -46,9 +46,12 @@ class Out:
 
 
 class Context:
-    def __init__(self, catalog: Catalog, documents: list[Document]) -> None:
+    def __init__(
+        self, catalog: Catalog, documents: list[Document], docs: Docs | None = None
+    ) -> None:
         self.catalog = catalog
-        self.docs = Docs(documents)
+        # Indexing 25,000 documents costs: callers that already have the index pass it.
+        self.docs = docs or Docs(documents)
         self.ns_with_pods = {p.namespace for p in catalog.pods}
         self.ns_with_services = {s.namespace for s in catalog.services}
         self.smi_mode = (

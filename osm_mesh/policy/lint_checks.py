@@ -28,7 +28,7 @@ def run_checks(documents: list[Document], catalog: Catalog) -> list[Problem]:
     out = Out(docs)
     _duplicates(out, docs)
     _namespaces_and_accounts(out, documents, catalog)
-    ctx = Context(catalog, documents)
+    ctx = Context(catalog, documents, docs)
     for target in catalog.traffic_targets:
         traffic_target_checks(out, ctx, target)
     seen_roots: set[tuple[str, str]] = set()
