@@ -7,8 +7,9 @@ objects, ~9 MB, one multi-document YAML file as `kubectl get -o yaml` tools writ
 
 Measured, as a user's `osm local run -f big.yaml` does it: ``LocalMesh([file]).start()``
 until every pod is ready and every sidecar ACKed its configuration — reading, the lint
-checks, the catalog, the translation, the processes. Baseline in the same run: what
-`osm policy lint` spends parsing the same file (libyaml, ``parse_documents``). Also shown:
+checks, the catalog, the translation, the processes. Baseline in the same run: PyYAML's C
+loader (``CSafeLoader``) parsing the same file — what `osm policy lint` used when the issue
+measured ~1 s for it and 11 s for the local mesh. Also shown:
 the pure-Python loader the local mesh used before (``yaml.safe_load_all``), which alone took
 most of the 11 s the issue measured.
 """
@@ -27,6 +28,8 @@ from benchmarks import Result
 
 RUNS = int(os.environ.get("OSM_BENCH_RUNS", "3"))
 TARGET_SECONDS = 3.0
+# The issue's figures: ready in <= 3 s where lint's C-loader parse took about 1 s.
+RATIO = 3.0
 NAMESPACES = 1_000
 CONFIG_MAPS_PER_NAMESPACE = 20
 DEMO = Path(__file__).resolve().parents[1] / "osm_mesh" / "local" / "manifests"
@@ -105,12 +108,9 @@ def write_big_manifest(path: Path, namespaces: int = NAMESPACES) -> int:
     return count
 
 
-def _lint_parse(path: Path) -> float:
-    from osm_mesh.catalog.loader import parse_documents
-
+def _c_loader_parse(path: Path) -> float:
     started = time.perf_counter()
-    docs, problems = parse_documents(path.read_text(), str(path))
-    assert docs and not problems
+    assert list(yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader))
     return time.perf_counter() - started
 
 
@@ -142,26 +142,29 @@ def run() -> list[Result]:
         ready: list[float] = []
         parse: list[float] = []
         for i in range(RUNS):
-            parse.append(_lint_parse(path))
+            parse.append(_c_loader_parse(path))
             ready.append(_ready(path, Path(tmp) / f"work-{i}"))
         pure = _pure_python_parse(path)
     value, baseline = statistics.median(ready), statistics.median(parse)
     what = f"{objects:,} objects, {megabytes:.1f} MB"
+    load = os.getloadavg()[0]
     return [
         Result(
-            name=f"osm local run of {what}: ready (median of {RUNS})",
+            name=f"osm local run of {what}: ready (median of {RUNS}, load {load:.1f})",
             value=value,
             unit="s",
-            baseline="lint's parse of the same file (libyaml)",
+            baseline="PyYAML's C loader parsing the same file",
             baseline_value=baseline,
-            target=f"<= {TARGET_SECONDS:.0f} s",
-            met=value <= TARGET_SECONDS,
+            # 3 s when the C loader takes ~1 s (the issue's machine): a ratio, so a loaded
+            # machine does not decide it; the absolute figure is printed beside it.
+            target=f"<= {TARGET_SECONDS:.0f} s at ~1 s of C-loader parse (ratio <= {RATIO:.0f})",
+            met=value <= RATIO * baseline,
         ),
         Result(
             name="  the pure-Python YAML loader alone (what local run used before)",
             value=pure,
             unit="s",
-            baseline="lint's parse of the same file (libyaml)",
+            baseline="PyYAML's C loader parsing the same file",
             baseline_value=baseline,
         ),
     ]
