@@ -49,13 +49,13 @@ from osm_mesh.local.addresses import (
     claim_block,
 )
 from osm_mesh.local.debug import debug_url, start_debug_server
-from osm_mesh.local.registry import register, unregister
 from osm_mesh.local.inputs import (
     TrafficPolicy,
     check_documents,
     load_documents,
     traffic_policy,
 )
+from osm_mesh.local.registry import register, unregister
 from osm_mesh.local.sidecar import SidecarEnvoy
 from osm_mesh.local.supervisor import Child, Supervisor
 from osm_mesh.local.workloads import LocalPod, deployments, plan_pods, replica_count
