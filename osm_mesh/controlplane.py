@@ -58,6 +58,9 @@ class ControlPlaneOptions:
     coalesce_window: float = 0.01
     coalesce_max: float = 0.5
 
+    # How long a disconnected proxy's status and snapshot are kept for a quick reconnect
+    # (seconds); a proxy whose pod left the catalog is forgotten at once.
+    departure_grace: float = 30.0
 
 @dataclass(frozen=True)
 class ProxySync:
@@ -117,6 +120,8 @@ class ControlPlane:
             trust_domain=self.trust_domain,
             on_connect=self._on_connect,
             on_disconnect=self._on_disconnect,
+            on_depart=self._on_depart,
+            departure_grace=self.options.departure_grace,
         )
         self.server.start()
         self._stopping.clear()
@@ -284,16 +289,56 @@ class ControlPlane:
             self.recomputer.add(_node_text(node), proxy)
 
     def _on_disconnect(self, node: NodeId) -> None:
-        node_text = _node_text(node)
-        status = self.server.statuses().get(node_text) if self.server is not None else None
-        if status is not None and status.connected:
-            return  # a newer stream of the same proxy took over
+        # The snapshot stays in the cache for the grace period, so a reconnecting proxy is
+        # answered at once; the proxy is no longer regenerated.
+        self._drop_proxy(_node_text(node))
+
+    def _on_depart(self, node_text: str) -> None:
+        """The ADS server forgot a departed proxy: so does the control plane. (It may run
+        before ``_on_disconnect`` of the same stream: both callbacks share a thread pool.)"""
+        if self._drop_proxy(node_text):
+            with self._lock:
+                # A regeneration that still counted the proxy may have stored a snapshot
+                # after the server dropped its own; none can come after this (same lock).
+                self.cache.clear(node_text)
+
+    def _drop_proxy(self, node_text: str) -> bool:
+        """Stop regenerating a proxy that has no live stream; False when it has one again."""
+        if self.server is not None and self.server.is_connected(node_text):
+            return False  # a newer stream of the same proxy took over
         with self._lock:
-            # The snapshot stays in the cache so a reconnecting proxy is answered at once.
             proxy = self.recomputer.remove(node_text)
             if proxy is not None and not self.recomputer.holds(proxy.identity):
                 # Nobody holds this identity's certificate any more: stop renewing it.
                 self.certs.forget(proxy.identity)
+        return True
+
+    def forget_departed_pods(self) -> int:
+        """Forget proxies (connected or within their grace period) whose pod is no longer
+        in the catalog: their streams end and their state goes. Returns how many."""
+        if self.server is None:
+            return 0
+        catalog = self.source.snapshot()
+        gone = 0
+        for node_text in self.server.known_nodes():
+            try:
+                node = NodeId.parse(node_text, self.trust_domain)
+            except InvalidInput:
+                continue
+            pod = catalog.pod_by_uuid(node.proxy_uuid)
+            if pod is None or pod.identity != Identity(node.namespace, node.service_account):
+                self.server.forget(node_text, "its pod left the mesh")
+                gone += 1
+        return gone
+
+    def state_sizes(self) -> dict[str, int]:
+        """Entries in every per-proxy map (tests and benchmarks check that departed proxies
+        leave none)."""
+        sizes = {**self.recomputer.sizes(), "certificates": len(self.certs)}
+        sizes.update(self.cache.sizes())
+        if self.server is not None:
+            sizes.update(self.server.sizes())
+        return sizes
 
     def _coalesce(self) -> None:
         """Wait until changes stop arriving for ``coalesce_window`` (at most ``coalesce_max``)."""
@@ -316,6 +361,7 @@ class ControlPlane:
             self._wake.clear()
             try:
                 self.regenerate()
+                self.forget_departed_pods()
                 self.last_error = None
             except Exception as exc:  # keep serving the last snapshots; say why
                 self.last_error = f"{type(exc).__name__}: {exc}"

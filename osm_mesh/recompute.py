@@ -89,6 +89,15 @@ class Recomputer:
         with self._lock:
             return dict(self._proxies)
 
+    def sizes(self) -> dict[str, int]:
+        """Entries per proxy: registered proxies, dependency records, translation counts."""
+        with self._lock:
+            return {
+                "proxies": len(self._proxies),
+                "dependents": len(self._dependents),
+                "translation_counts": len(self.translations),
+            }
+
     def holds(self, identity: Identity) -> bool:
         """Whether some registered proxy runs as ``identity``."""
         with self._lock:

@@ -114,6 +114,10 @@ class CertManager:
                 return []
             return sorted(k for k, c in self._certs.items() if now >= self.renew_time(c))
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._certs)
+
     def forget(self, identity: IdentityLike) -> None:
         with self._lock:
             if self._certs.pop(self._key(identity), None) is not None:

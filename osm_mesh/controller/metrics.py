@@ -70,6 +70,9 @@ class NackTally:
             if fresh:
                 self.total += len(fresh)
                 self._last[node] = max(fresh)
+        # Proxies the server forgot (departed past their grace period) leave the tally too.
+        for node in self._last.keys() - statuses.keys():
+            del self._last[node]
         return self.total
 
 

@@ -166,6 +166,11 @@ class SnapshotCache:
         with self._lock:
             self._snapshots.pop(node_id, None)
 
+    def sizes(self) -> dict[str, int]:
+        """Entries held per node: snapshots, and nodes with watchers (open streams)."""
+        with self._lock:
+            return {"snapshots": len(self._snapshots), "watched": len(self._watchers)}
+
     @property
     def version(self) -> int:
         with self._lock:

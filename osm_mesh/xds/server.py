@@ -14,11 +14,9 @@ PERMISSION_DENIED.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent import futures
 from dataclasses import dataclass
@@ -29,8 +27,10 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from osm_mesh.certs.ca import DEFAULT_TRUST_DOMAIN, uri_sans
 from osm_mesh.errors import InvalidInput
+from osm_mesh.xds.admission import StreamLedger
 from osm_mesh.xds.cache import Snapshot, SnapshotCache
-from osm_mesh.xds.identity import NodeId, peer_mismatch, printable
+from osm_mesh.xds.departures import DEFAULT_GRACE_SECONDS, Departures
+from osm_mesh.xds.identity import NodeId, peer_mismatch
 from osm_mesh.xds.protocol import ProxyStatus, StreamProtocol, copy_status
 from osm_mesh.xds.stream import CLIENT_CLOSED, AdsLimits, Inbox
 
@@ -66,6 +66,8 @@ class AdsServer:
         on_connect: Callable[[NodeId], None] | None = None,
         on_disconnect: Callable[[NodeId], None] | None = None,
         authorize: Callable[[NodeId], str | None] | None = None,
+        on_depart: Callable[[str], None] | None = None,
+        departure_grace: float = DEFAULT_GRACE_SECONDS,
         limits: AdsLimits | None = None,
     ) -> None:
         self.cache = cache
@@ -76,6 +78,10 @@ class AdsServer:
         self.on_connect = on_connect
         self.on_disconnect = on_disconnect
         self.authorize = authorize
+        self.on_depart = on_depart
+        self._departures = Departures(departure_grace, self._forget_now)
+        # Node ids whose stream is being ended by ``forget``: forgotten when it has ended.
+        self._evicted: set[str] = set()
         self.limits = limits or AdsLimits()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
@@ -85,11 +91,9 @@ class AdsServer:
         self._lock = threading.Lock()
         self._statuses: dict[str, ProxyStatus] = {}
         self._changed = threading.Condition(self._lock)
+        self.ledger = StreamLedger(self.limits)
         # (node id, reason) of the newest refused streams, both shortened: never unbounded.
-        self.rejected: deque[tuple[str, str]] = deque(maxlen=self.limits.rejected_log)
-        self._streams: dict[str, Inbox] = {}  # node id → its live stream
-        self._per_identity: dict[tuple[str, str], int] = {}  # (namespace, sa) → live streams
-        self._per_certificate: dict[str, int] = {}  # client certificate digest → streams
+        self.rejected = self.ledger.rejected
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> int:
@@ -144,6 +148,7 @@ class AdsServer:
             except (futures.TimeoutError, RuntimeError):
                 log.warning("ADS server did not stop cleanly")
         self._shutdown_loop()
+        self._departures.cancel_all()
         with self._changed:
             for status in self._statuses.values():
                 status.connected = False
@@ -166,15 +171,67 @@ class AdsServer:
         with self._lock:
             return {k: copy_status(v) for k, v in self._statuses.items()}
 
+    def is_connected(self, node_id: str) -> bool:
+        with self._lock:
+            status = self._statuses.get(node_id)
+            return status is not None and status.connected
+
+    def known_nodes(self) -> list[str]:
+        """Node ids with a status: connected, or departed and within their grace period."""
+        with self._lock:
+            return sorted(self._statuses)
+
     def connected_nodes(self) -> list[str]:
         with self._lock:
             return sorted(k for k, v in self._statuses.items() if v.connected)
 
+    def forget(self, node_id: str, reason: str) -> None:
+        """Drop everything kept for ``node_id`` now (its pod is gone), ending its stream with
+        ``reason`` if it has one. Any thread."""
+        if self._loop is None:
+            return
+        try:
+            self._loop.call_soon_threadsafe(self._evict, node_id, reason)
+        except RuntimeError:
+            pass  # the loop is gone: the server stopped
+
+    def _evict(self, node_id: str, reason: str) -> None:
+        inbox = self.ledger.stream(node_id)
+        if inbox is not None:
+            self._evicted.add(node_id)
+            inbox.close(reason)  # the stream forgets the node as it ends
+        else:
+            self._departures.cancel(node_id)
+            self._forget_now(node_id)
+
+    def _forget_now(self, node_id: str) -> None:
+        """Remove a node's status and snapshot unless a stream of it is live again."""
+        inbox = self.ledger.stream(node_id)
+        with self._changed:
+            status = self._statuses.get(node_id)
+            live = inbox is not None and not inbox.closed
+            if live or (status is not None and status.connected):
+                return
+            self._statuses.pop(node_id, None)
+            self._changed.notify_all()
+        self.cache.clear(node_id)
+        if self.on_depart is not None and self._executor is not None:
+            self._executor.submit(self.on_depart, node_id)
+
+    def sizes(self) -> dict[str, int]:
+        """How many entries each per-proxy map holds (a departed proxy leaves none)."""
+        with self._lock:
+            sizes = {
+                "statuses": len(self._statuses),
+                "departing": len(self._departures),
+                "evicted": len(self._evicted),
+            }
+        return {**sizes, **self.ledger.sizes()}
+
     def backlog(self) -> dict[str, tuple[int, int]]:
         """Node id → (requests read from the client so far, most ever waiting at once) of
         every live stream: what back-pressure holds down."""
-        with self._lock:
-            return {k: (v.read, v.high_water) for k, v in self._streams.items()}
+        return self.ledger.backlog()
 
     def wait_for(self, predicate: Callable[[dict[str, ProxyStatus]], bool], timeout: float) -> bool:
         """Block until ``predicate(statuses)`` holds (re-checked after every ACK/NACK)."""
@@ -198,93 +255,26 @@ class AdsServer:
             return None
         return peer_mismatch(node, context.auth_context().get("x509_pem_cert"))
 
-    def _refuse(self, node_id: str, reason: str) -> str:
-        """Remember (bounded, shortened) and log a refused stream; returns the reason."""
-        shown = printable(node_id)
-        log.warning("refused ADS stream from %s: %s", shown, printable(reason, 400))
-        with self._lock:
-            self.rejected.append((shown, printable(reason, 400)))
-        return reason
-
-    def _admit(self, node: NodeId, node_id: str, inbox: Inbox) -> str | None:
-        """Register a stream for ``node``: None, or why it is refused (identity at its limit).
-        An older stream of the same node id is closed: the newest one wins."""
-        identity = (node.namespace, node.service_account)
-        with self._lock:
-            older = self._streams.get(node_id)
-            count = self._per_identity.get(identity, 0) - (1 if older is not None else 0)
-            if count >= self.limits.max_streams_per_identity:
-                return (
-                    f"{self.limits.max_streams_per_identity} streams are open for "
-                    f"{node.namespace}/{node.service_account} already"
-                )
-            if older is not None:
-                older.close("replaced by a newer stream of the same node")
-                self._per_identity[identity] -= 1
-            self._streams[node_id] = inbox
-            self._per_identity[identity] = self._per_identity.get(identity, 0) + 1
-        return None
-
-    def _release(self, node: NodeId, node_id: str, inbox: Inbox) -> None:
-        identity = (node.namespace, node.service_account)
-        with self._lock:
-            if self._streams.get(node_id) is inbox:
-                del self._streams[node_id]
-                self._per_identity[identity] -= 1
-                if not self._per_identity[identity]:
-                    del self._per_identity[identity]
-
-    def disconnect(self, node_id: str, reason: str) -> bool:
-        """End ``node_id``'s stream (from any thread); False when it has none."""
-        with self._lock:
-            inbox = self._streams.get(node_id)
-        if inbox is None or self._loop is None:
-            return False
-        try:
-            self._loop.call_soon_threadsafe(inbox.close, reason)
-        except RuntimeError:
-            return False  # the loop is gone: the server stopped
-        return True
-
-    def _hold_certificate(self, pems: list[bytes] | None) -> str | None:
-        """Count a stream against its client certificate; None when over the limit (it then
-        is refused before a byte of it is read). Returns the certificate's key."""
-        if not pems:
-            return ""
-        key = hashlib.sha256(pems[0]).hexdigest()
-        with self._lock:
-            count = self._per_certificate.get(key, 0)
-            if count >= self.limits.max_streams_per_certificate:
-                return None
-            self._per_certificate[key] = count + 1
-        return key
-
-    def _drop_certificate(self, key: str) -> None:
-        with self._lock:
-            count = self._per_certificate.pop(key, 0) - 1
-            if count > 0:
-                self._per_certificate[key] = count
-
     async def stream(
         self,
         requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
         context: grpc.aio.ServicerContext,
     ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
         pems = context.auth_context().get("x509_pem_cert") if self.tls is not None else None
-        key = self._hold_certificate(pems)
+        key = self.ledger.hold_certificate(pems)
         if key is None:
             assert pems is not None
             reason = (
                 f"{self.limits.max_streams_per_certificate} streams are open with the "
                 f"certificate of {', '.join(uri_sans(pems[0])) or '-'} already"
             )
-            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self._refuse("-", reason))
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self.ledger.refuse("-", reason))
         try:
             async for response in self._stream(requests, context):
                 yield response
         finally:
             if key:
-                self._drop_certificate(key)
+                self.ledger.drop_certificate(key)
 
     async def _stream(
         self,
@@ -306,25 +296,25 @@ class AdsServer:
                 node = NodeId.parse(node_id, self.trust_domain)
             except InvalidInput as exc:
                 await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT, self._refuse(node_id, exc.message)
+                    grpc.StatusCode.INVALID_ARGUMENT, self.ledger.refuse(node_id, exc.message)
                 )
             reason = self._check_peer(node, context)
             if reason is None and self.authorize is not None:
                 reason = self.authorize(node)
             if reason is not None:
                 await context.abort(
-                    grpc.StatusCode.PERMISSION_DENIED, self._refuse(node_id, reason)
+                    grpc.StatusCode.PERMISSION_DENIED, self.ledger.refuse(node_id, reason)
                 )
-            reason = self._admit(node, node_id, inbox)
+            reason = self.ledger.admit(node, node_id, inbox)
             if reason is not None:
                 await context.abort(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED, self._refuse(node_id, reason)
+                    grpc.StatusCode.RESOURCE_EXHAUSTED, self.ledger.refuse(node_id, reason)
                 )
             try:
                 async for response in self._serve_node(node, first, inbox):
                     yield response
             finally:
-                self._release(node, node_id, inbox)
+                self.ledger.release(node, node_id, inbox)
             if inbox.closed and inbox.closed != CLIENT_CLOSED:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, inbox.closed)
         finally:
@@ -337,6 +327,7 @@ class AdsServer:
         loop = asyncio.get_running_loop()
         node_id = first.node.id
         status = ProxyStatus(node_id)
+        self._departures.cancel(node_id)
         with self._changed:
             self._statuses[node_id] = status
             self._changed.notify_all()
@@ -377,9 +368,15 @@ class AdsServer:
             unwatch()
             with self._changed:
                 # A newer stream of the same node may have replaced this status already.
-                if self._statuses.get(node_id) is status:
+                ours = self._statuses.get(node_id) is status
+                if ours:
                     status.connected = False
                 self._changed.notify_all()
+            if node_id in self._evicted:
+                self._evicted.discard(node_id)
+                self._forget_now(node_id)
+            elif ours:
+                self._departures.start(loop, node_id)
             log.info("proxy %s disconnected", node_id)
             if self.on_disconnect is not None and self._executor is not None:
                 # Not awaited: this may run while the generator is being closed.

@@ -12,22 +12,10 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from osm_mesh.xds.cache import CLUSTER, LISTENER, SECRET
+from tests.mesh.xds.target import tls_from_bootstrap
 
 CONTROLLER_SAN = "osm-controller.osm-system.svc"
 _CLOSED = object()
-
-
-def tls_from_bootstrap(boot: dict[str, Any]) -> tuple[bytes, bytes, bytes]:
-    """(client cert, client key, CA) PEM from a bootstrap's ADS cluster, as Envoy would use."""
-    ads = boot["static_resources"]["clusters"][0]
-    ctx = ads["transport_socket"]["typed_config"]["common_tls_context"]
-    cert = ctx["tls_certificates"][0]
-    ca = ctx["validation_context"]["trusted_ca"]["inline_string"]
-    return (
-        cert["certificate_chain"]["inline_string"].encode(),
-        cert["private_key"]["inline_string"].encode(),
-        ca.encode(),
-    )
 
 
 class AdsClient:

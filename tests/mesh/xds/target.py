@@ -1,12 +1,13 @@
 """A control plane in a process of its own, for attacks whose effect is the server's memory.
 
-``python -m tests.mesh.xds.target --services 300 --permissive`` builds a mesh (one pod per
+``python tests/mesh/xds/target.py --services 300 --permissive`` builds a mesh (one pod per
 Service, each with an ``osm-proxy-uuid``), starts a ControlPlane on 127.0.0.1:0 and answers
 one JSON command per stdin line with one JSON line on stdout:
 
 - ``{"op": "hello"}`` → port, CA PEM, the pods' proxy UUIDs;
 - ``{"op": "bootstrap", "uuid": U}`` → that pod's node id and ADS client cert/key/CA;
-- ``{"op": "add_pod", "uuid": U}`` / ``{"op": "remove_pod", "uuid": U}`` → pod churn;
+- ``{"op": "add_pods", "uuids": [U...]}`` / ``{"op": "remove_pods", "uuids": [U...]}`` → pod
+  churn, each a single catalog change;
 - ``{"op": "rss"}`` → VmRSS and VmHWM in bytes (after a garbage collection);
 - ``{"op": "state"}`` → the size of every per-proxy map (``ControlPlane.state_sizes``);
 - ``{"op": "quit"}``.
@@ -78,6 +79,19 @@ def pod(app: str, proxy_uuid: str, index: int) -> dict[str, Any]:
     }
 
 
+def tls_from_bootstrap(boot: dict[str, Any]) -> tuple[bytes, bytes, bytes]:
+    """(client cert, client key, CA) PEM from a bootstrap's ADS cluster, as Envoy would use."""
+    ads = boot["static_resources"]["clusters"][0]
+    ctx = ads["transport_socket"]["typed_config"]["common_tls_context"]
+    cert = ctx["tls_certificates"][0]
+    ca = ctx["validation_context"]["trusted_ca"]["inline_string"]
+    return (
+        cert["certificate_chain"]["inline_string"].encode(),
+        cert["private_key"]["inline_string"].encode(),
+        ca.encode(),
+    )
+
+
 def _memory() -> dict[str, int]:
     out = {}
     with open("/proc/self/status") as fh:
@@ -92,12 +106,13 @@ def serve(services: int, permissive: bool) -> None:
     from osm_mesh.catalog import FileSource
     from osm_mesh.certs import CertificateAuthority
     from osm_mesh.controlplane import ControlPlane
-    from tests.mesh.xds.ads_client import tls_from_bootstrap
 
-    source = FileSource(objects=mesh_objects(services, permissive), monitored="all")
+    base = mesh_objects(services, permissive)
+    source = FileSource(objects=base, monitored="all")
     ca = CertificateAuthority.create()
     plane = ControlPlane(source, ca).start()
-    extra: dict[str, int] = {}
+    extra: dict[str, dict[str, Any]] = {}  # proxy UUID → the added pod
+    counter = [0]
 
     def answer(cmd: dict[str, Any]) -> dict[str, Any]:
         op = cmd.get("op")
@@ -115,14 +130,17 @@ def serve(services: int, permissive: bool) -> None:
                 "key": key.decode(),
                 "ca": ca_pem.decode(),
             }
-        if op == "add_pod":
-            index = services + len(extra)
-            extra[cmd["uuid"]] = index
-            source.apply([pod(f"app{index % services}", cmd["uuid"], index)])
+        if op == "add_pods":
+            for proxy_uuid in cmd["uuids"]:
+                counter[0] += 1
+                index = services + counter[0]
+                extra[proxy_uuid] = pod(f"app{index % services}", proxy_uuid, index)
+            source.replace_objects([*base, *extra.values()])
             return {}
-        if op == "remove_pod":
-            index = extra.pop(cmd["uuid"])
-            source.delete("Pod", f"app{index % services}-{cmd['uuid'][-12:]}", NS)
+        if op == "remove_pods":
+            for proxy_uuid in cmd["uuids"]:
+                del extra[proxy_uuid]
+            source.replace_objects([*base, *extra.values()])
             return {}
         if op == "rss":
             gc.collect()
@@ -131,8 +149,15 @@ def serve(services: int, permissive: bool) -> None:
 
                 ctypes.CDLL("libc.so.6").malloc_trim(0)
             return _memory()
+        if op == "objects":
+            from collections import Counter
+
+            gc.collect()
+            return dict(Counter(type(o).__name__ for o in gc.get_objects()).most_common(25))
         if op == "state":
-            return plane.state_sizes()  # type: ignore[attr-defined]
+            # Checkouts from before the per-proxy state had a lifetime have no sizes.
+            sizes = getattr(plane, "state_sizes", None)
+            return sizes() if sizes is not None else {}
         raise ValueError(f"unknown op {op!r}")
 
     print(json.dumps({"ready": True}), flush=True)
@@ -151,19 +176,24 @@ def serve(services: int, permissive: bool) -> None:
 
 
 class Target:
-    """The target process: ``with Target(services=300) as t: t.call("rss")``."""
+    """The target process: ``with Target(services=300) as t: t.call("rss")``.
+
+    ``OSM_ATTACK_CHECKOUT=/some/checkout`` runs the control plane from another checkout's
+    ``osm_mesh`` (to measure the code before a fix); this file is run from here either way.
+    """
 
     def __init__(self, services: int = 20, permissive: bool = True) -> None:
-        args = [sys.executable, "-m", "tests.mesh.xds.target", "--services", str(services)]
+        code = os.environ.get("OSM_ATTACK_CHECKOUT") or str(REPO)
+        args = [sys.executable, str(Path(__file__)), "--services", str(services)]
         if permissive:
             args.append("--permissive")
         self.proc = subprocess.Popen(
             args,
-            cwd=REPO,
+            cwd=code,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": code},
         )
         assert self.proc.stdout is not None
         ready = self.proc.stdout.readline()

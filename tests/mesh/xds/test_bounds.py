@@ -255,7 +255,7 @@ def test_streams_per_certificate_are_limited_before_anything_is_read(ca, web_cer
                 c.close()
         # Closed streams no longer count.
         server.cache.set_snapshot(NODE, {CLUSTER: {}})
-        assert _eventually(lambda: not server._per_certificate)
+        assert _eventually(lambda: not server.ledger.sizes()["certificates_streams"])
         with client(server, ca, web_cert) as again:
             again.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)
             assert again.recv().type_url == CLUSTER
