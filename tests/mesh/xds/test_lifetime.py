@@ -112,3 +112,15 @@ def test_a_proxy_whose_pod_leaves_the_catalog_is_forgotten_at_once(mesh):
         assert eventually(lambda: per_proxy(plane.state_sizes()) == {}), plane.state_sizes()
     finally:
         web.close()
+
+
+def test_the_nack_tally_forgets_departed_proxies_and_keeps_counting():
+    from types import SimpleNamespace
+
+    from osm_mesh.controller.metrics import NackTally
+
+    tally = NackTally()
+    nack = SimpleNamespace(at=1.0)
+    assert tally.update({"a": SimpleNamespace(nacks=[nack]), "b": SimpleNamespace(nacks=[])}) == 1
+    assert tally.update({}) == 1  # both departed: the total stays, the per-node marks go
+    assert tally._last == {}
