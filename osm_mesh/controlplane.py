@@ -62,6 +62,7 @@ class ControlPlaneOptions:
     # (seconds); a proxy whose pod left the catalog is forgotten at once.
     departure_grace: float = 30.0
 
+
 @dataclass(frozen=True)
 class ProxySync:
     """One proxy's xDS state (a copy) and what its newest snapshot holds."""
