@@ -84,6 +84,17 @@ class Containerd:
         name = f"t{time.monotonic_ns()}"
         return self.ctr("run", "--rm", *options, image, name, *argv, check=False, timeout=timeout)
 
+    def remove(self, name: str) -> None:
+        """Kill a container's task (SIGKILL) and delete task and container."""
+        self.ctr("tasks", "kill", "--signal", "SIGKILL", name, check=False)
+        for _ in range(50):
+            if self.ctr("tasks", "delete", name, check=False).returncode == 0:
+                break
+            if "not found" in self.ctr("tasks", "ps", name, check=False).stderr:
+                break
+            time.sleep(0.1)
+        self.ctr("containers", "delete", name, check=False)
+
     def stop(self) -> None:
         if self.process.poll() is None:
             tasks = self.ctr("tasks", "ls", "-q", check=False).stdout.split()

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import pytest
 
 from images.inventory import all_images
 from osm_mesh.injector.iptables import init_script, redirect_rules
+from tests.chart.helpers import find, render
 from tests.images.containerd import Containerd
 
 pytestmark = [pytest.mark.images, pytest.mark.timeout(3600)]
@@ -122,8 +125,7 @@ def test_pause_holds_until_sigterm_then_exits_0(containerd, manifest):
         # ctr warns "task ... exit with non-zero exit code N" when it was not 0.
         assert "non-zero" not in deleted.stdout + deleted.stderr, deleted
     finally:
-        containerd.ctr("tasks", "delete", "--force", name, check=False)
-        containerd.ctr("containers", "delete", name, check=False)
+        containerd.remove(name)
 
 
 def test_coredns_has_the_cluster_plugins_only(containerd, manifest):
@@ -149,12 +151,7 @@ def _serve_and_ask(containerd, ref: str, task: str, path: str) -> str:
         result = containerd.ctr("tasks", "exec", "--exec-id", "probe", task, "python3", "-c", probe)
         return result.stdout
     finally:
-        containerd.ctr("tasks", "kill", "--signal", "SIGKILL", task, check=False)
-        for _ in range(30):
-            if containerd.ctr("tasks", "delete", task, check=False).returncode == 0:
-                break
-            time.sleep(0.1)
-        containerd.ctr("containers", "delete", task, check=False)
+        containerd.remove(task)
 
 
 @pytest.mark.parametrize(
@@ -201,3 +198,59 @@ def test_sidecar_validates_an_injected_pods_bootstrap(containerd, manifest, tmp_
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert f"configuration '{path}' OK" in output, output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_prometheus_runs_the_charts_config_and_args(containerd, manifest, tmp_path):
+    """The chart's scrape config (kubernetes_sd_configs, which Debian's build lacks) and the
+    chart's container args, on a read-only root: Prometheus loads it and becomes ready."""
+    objects = render({"osm": {"deployPrometheus": True}})
+    config = find(objects, "ConfigMap", "osm-prometheus")["data"]["prometheus.yml"]
+    deployment = find(objects, "Deployment", "osm-prometheus")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "kubernetes_sd_configs" in config
+    folder = tmp_path / "prometheus-config"
+    folder.mkdir(mode=0o755)
+    (folder / "prometheus.yml").write_text(config)
+    (folder / "prometheus.yml").chmod(0o644)
+    data = tmp_path / "prometheus-data"
+    data.mkdir()
+    data.chmod(0o777)
+    port = _free_port()
+    # Host network on loopback only, so the test can ask it; the chart's args otherwise.
+    args = [a for a in args if not a.startswith("--web.listen-address")]
+    args.append(f"--web.listen-address=127.0.0.1:{port}")
+    task = "prometheus-check"
+    containerd.ctr(
+        "run",
+        "--detach",
+        "--net-host",
+        "--read-only",
+        "--mount",
+        f"type=bind,src={folder},dst=/etc/prometheus,options=rbind:ro",
+        "--mount",  # the chart's emptyDir: the kubelet makes it world-writable
+        f"type=bind,src={data},dst=/prometheus,options=rbind:rw",
+        manifest["prometheus"]["ref"],
+        task,
+        "/bin/prometheus",
+        *args,
+    )
+    try:
+        ready = loaded = ""
+        for _ in range(150):
+            try:
+                base = f"http://127.0.0.1:{port}"
+                ready = urllib.request.urlopen(f"{base}/-/ready", timeout=2).read().decode()
+                loaded = urllib.request.urlopen(f"{base}/api/v1/status/config", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert "Ready" in ready, containerd.ctr("tasks", "ls").stdout
+        assert "kubernetes_sd_configs" in json.loads(loaded)["data"]["yaml"]
+    finally:
+        containerd.remove(task)
