@@ -1,6 +1,7 @@
-# The control-plane image: osm-controller and osm-injector (same image, other module), and the
-# iptables init container injected into meshed pods. Contract: docs/container-contract.md.
-# Build: `make image` (needs a container engine; CI machines have none, so CI never builds it).
+# The control-plane image: osm-controller and osm-injector (same image, other module).
+# Contract: docs/container-contract.md. For people with Docker: `docker build .`.
+# `make image` builds the same contents without Docker or a registry (images/, buildah on
+# Debian bookworm's python3); that is the build CI runs and tests. This file is not built here.
 
 # -- build the wheel (it carries the chart as osm_mesh/helm/chart) ------------------------------
 FROM python:3.12-slim AS wheel
@@ -14,7 +15,7 @@ RUN pip install --no-cache-dir --disable-pip-version-check "hatchling>=1.24" \
 
 # -- runtime ------------------------------------------------------------------------------------
 FROM python:3.12-slim
-# iptables: the injected init container (same image) redirects pod traffic to Envoy with it.
+# iptables: as in images/ (whose control-plane image is built on the osm-init image).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iptables \
  && rm -rf /var/lib/apt/lists/*
