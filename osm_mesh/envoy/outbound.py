@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from osm_mesh.catalog.model import Catalog, Identity, Service, ServicePort
 from osm_mesh.envoy import names, pb, resilience
+from osm_mesh.envoy.explain import explain_vhosts
 from osm_mesh.envoy.index import MeshIndex
 from osm_mesh.envoy.model import HTTP_PROTOCOLS
 from osm_mesh.policy import split_backends, split_for, split_matches
@@ -73,6 +74,18 @@ def build_outbound_table(
         # Unknown hosts leave the mesh to their original destination (OSM's egress).
         vhosts.append(pb.passthrough_vhost(index.options.route_timeout))
         clusters[names.PASSTHROUGH_CLUSTER] = index.passthrough
+    elif index.options.mode == "local":
+        # Every miss answered with its reason (explain.py): the table now depends on every
+        # service of the catalog, so a change to any of them concerns this table.
+        callable_keys = {svc.key for svc, sp in index.outbound_services(source)}
+        taken = {domain for vhost in vhosts for domain in vhost.domains}
+        services = [s for s in index.catalog.services]
+        vhosts.extend(
+            explain_vhosts(
+                services, source, callable_keys, taken, smi_mode=not index.catalog.permissive
+            )
+        )
+        used.update(s.key for s in services)
     elif not index.catalog.permissive:
         # SMI mode: a host this proxy has no route to is a destination no TrafficTarget
         # lets it call (or not a mesh service at all): 403 here rather than a bare 404.

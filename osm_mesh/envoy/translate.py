@@ -136,7 +136,9 @@ class Translator:
             pod.key if pod is not None else None,
             outbound.services | inbound.services,
             outbound.clustered | inbound.split_backends,
-            every_service=self.index.reachable(proxy.identity) is None,
+            # Local mode's outbound table explains misses with every service (explain.py).
+            every_service=self.index.reachable(proxy.identity) is None
+            or self.index.options.mode == "local",
         )
         return res
 

@@ -166,10 +166,30 @@ class LocalMesh:
         if self.source is not None:
             config = self.source.snapshot().mesh_config
         else:
+            # Before start: only the MeshConfig documents (a whole catalog of a big manifest
+            # would cost a second or two).
             from osm_mesh.catalog.build import build_catalog
 
-            config = build_catalog(self.documents, monitored="all").mesh_config
+            configs = [d for d in self.documents if d.obj.get("kind") == "MeshConfig"]
+            config = build_catalog(configs, monitored="all").mesh_config
         return traffic_policy(config, self.documents)
+
+    def tcp_service_ports(self) -> list[str]:
+        """``ns/svc:port`` of the TCP ports of the manifests' Services: the local mesh's
+        sidecars proxy HTTP only, so apps cannot reach these through them."""
+        from osm_mesh.catalog.build import service_from
+        from osm_mesh.envoy.model import HTTP_PROTOCOLS
+
+        out = []
+        for doc in self.documents:
+            if doc.obj.get("kind") == "Service" and doc.obj.get("apiVersion") == "v1":
+                svc = service_from(doc.obj)
+                out += [
+                    f"{svc.namespace}/{svc.name}:{p.port}"
+                    for p in svc.ports
+                    if p.protocol not in HTTP_PROTOCOLS and p.protocol != "udp"
+                ]
+        return sorted(set(out))
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> LocalMesh:

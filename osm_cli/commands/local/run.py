@@ -101,6 +101,12 @@ def local_run(
     for finding in mesh.findings:
         app_ctx.info(finding.text())
     app_ctx.info(mesh.traffic_policy.describe())
+    tcp = mesh.tcp_service_ports()
+    if tcp:
+        app_ctx.info(
+            "Not reachable through the sidecars (the local mesh carries HTTP only): "
+            + ", ".join(tcp)
+        )
     try:
         app_ctx.info(f"Starting the local mesh (logs in {mesh.log_dir}) ...")
         mesh.start()
