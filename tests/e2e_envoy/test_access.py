@@ -99,9 +99,11 @@ def test_client_without_traffic_target_is_denied(mesh):
     assert status == 403 and "no TrafficTarget" in body, body
 
 
-def test_unknown_host_is_denied_in_smi_mode(mesh):
+def test_unknown_host_is_refused_with_its_reason_in_smi_mode(mesh):
+    # Issue 12.5: not a policy denial, so no TrafficTarget is named (local mode).
     status, body = mesh.request("frontend", "http://nowhere.shop/")
-    assert status == 403 and "no TrafficTarget" in body
+    assert status == 404 and "no Service in the mesh answers to this host" in body
+    assert "TrafficTarget" not in body
 
 
 def test_plaintext_to_inbound_port_fails(mesh):
