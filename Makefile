@@ -6,7 +6,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: install test lint typecheck unit bench fortio image images golden clean upstream-osm kube cluster-up cluster-down
 
-install: $(BIN)/osm $(BIN)/helm kube
+install: $(BIN)/osm $(BIN)/helm kube upstream-osm
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,8 +54,9 @@ images: $(BIN)/osm
 image: $(BIN)/osm
 	$(BIN)/python -m images osm-mesh-controller
 
-# Upstream OSM v1.2.4 (osm CLI, osm-controller, osm-injector) built from its Go module (upstream/)
-# into .upstream/bin, to compare side by side (docs/upstream-comparison.md); skips what is built.
+# Upstream OSM v1.2.4 (osm CLI, osm-controller, osm-injector, osm-bootstrap, osm-preinstall) built
+# from its Go module (upstream/) into .upstream/bin, for tests/kube/test_upstream_side_by_side.py
+# (docs/upstream-comparison.md); skips what is built.
 upstream-osm:
 	bash scripts/build-upstream-osm.sh
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Build upstream Open Service Mesh v1.2.4 (`osm` CLI, osm-controller, osm-injector) from its
-# published Go module into .upstream/bin, to run side by side with ours
+# Build upstream Open Service Mesh v1.2.4 (`osm` CLI, osm-controller, osm-injector, osm-bootstrap,
+# osm-preinstall) from its published Go module into .upstream/bin, to run side by side with ours
 # (docs/upstream-comparison.md). Idempotent: skips what is built. Usage: build-upstream-osm.sh
 #
 # Why not plain `go build github.com/openservicemesh/osm/cmd/cli` in upstream/: the CLI embeds
@@ -19,7 +19,7 @@ commit=82651008921837b2f21113e4604a807c3f68a97c # the v1.2.4 tag
 build_date=2023-04-20-20:53                      # the tag's commit time (UTC), upstream's date format
 nice=${UPSTREAM_NICE:-10}
 
-want=(osm osm-controller osm-injector)
+want=(osm osm-controller osm-injector osm-bootstrap osm-preinstall)
 missing=()
 for b in "${want[@]}"; do [ -x "$bin/$b" ] || missing+=("$b"); done
 if [ ${#missing[@]} -eq 0 ] && [ "$bin/osm" -nt "$mod/go.mod" ]; then
@@ -60,8 +60,10 @@ trap 'rm -rf "$tmp"' EXIT
 gobuild -ldflags "$ldflags" -o "$tmp/" \
   github.com/openservicemesh/osm/cmd/cli \
   github.com/openservicemesh/osm/cmd/osm-controller \
-  github.com/openservicemesh/osm/cmd/osm-injector
+  github.com/openservicemesh/osm/cmd/osm-injector \
+  github.com/openservicemesh/osm/cmd/osm-bootstrap \
+  github.com/openservicemesh/osm/cmd/osm-preinstall
 mv "$tmp/cli" "$bin/osm"
-mv "$tmp/osm-controller" "$tmp/osm-injector" "$bin/"
+mv "$tmp/osm-controller" "$tmp/osm-injector" "$tmp/osm-bootstrap" "$tmp/osm-preinstall" "$bin/"
 step "built: $("$bin/osm" version --client-only 2>&1 | head -1)"
 ls -l "$bin"

@@ -7,8 +7,10 @@ go 1.26.0
 
 tool (
 	github.com/openservicemesh/osm/cmd/cli
+	github.com/openservicemesh/osm/cmd/osm-bootstrap
 	github.com/openservicemesh/osm/cmd/osm-controller
 	github.com/openservicemesh/osm/cmd/osm-injector
+	github.com/openservicemesh/osm/cmd/osm-preinstall
 	github.com/openservicemesh/osm/scripts/generate_chart
 )
 

@@ -18,7 +18,7 @@ import time
 
 from kubernetes import client, config, watch
 
-from tests.realkube.layout import NODE_IP, NODE_NAME, NODE_POD_CIDR
+from tests.realkube.layout import NODE_IP, NODE_NAME, NODE_POD_CIDR, POD_CIDR
 
 LEASE_NAMESPACE = "kube-node-lease"
 LEASE_SECONDS = 40
@@ -32,9 +32,12 @@ class FakeNode:
     def __init__(self, api: client.ApiClient) -> None:
         self.core = client.CoreV1Api(api)
         self.coordination = client.CoordinationV1Api(api)
-        self._addresses = (str(ip) for ip in ipaddress.ip_network(NODE_POD_CIDR).hosts())
+        # Addresses from the whole pod range, not the node's /24: nothing routes them, and
+        # scale tests bind more than 253 pods to this one node. Freed addresses are reused.
+        self._addresses = (str(ip) for ip in ipaddress.ip_network(POD_CIDR).hosts())
         next(self._addresses)  # .1 is the bridge's gateway on a real node
         self._pod_ips: dict[str, str] = {}
+        self._free: list[str] = []
 
     def register(self) -> None:
         node = {
@@ -43,6 +46,8 @@ class FakeNode:
                 "labels": {
                     "kubernetes.io/hostname": NODE_NAME,
                     "kubernetes.io/os": "linux",
+                    # A kubelet sets it; upstream OSM's chart requires it (node affinity).
+                    "kubernetes.io/arch": "amd64",
                     "node.osm.test/fake": "true",
                 },
             },
@@ -72,8 +77,8 @@ class FakeNode:
                     {"type": "InternalIP", "address": NODE_IP},
                     {"type": "Hostname", "address": NODE_NAME},
                 ],
-                "capacity": {"cpu": "8", "memory": "32Gi", "pods": "250"},
-                "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "250"},
+                "capacity": {"cpu": "8", "memory": "32Gi", "pods": "1100"},
+                "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "1100"},
                 "nodeInfo": {
                     "kubeletVersion": "fake",
                     "kubeProxyVersion": "fake",
@@ -129,11 +134,16 @@ class FakeNode:
             except client.ApiException as exc:
                 if exc.status not in (404, 409):
                     raise
-            self._pod_ips.pop(key, None)
+            if key in self._pod_ips:
+                self._free.append(self._pod_ips.pop(key))
             return
+        if pod.status and pod.status.phase in ("Succeeded", "Failed"):
+            return  # a finished container is never started again (the API server refuses it)
         if pod.status and pod.status.phase == "Running" and pod.status.pod_ip:
             return
-        ip = self._pod_ips.setdefault(key, next(self._addresses))
+        if key not in self._pod_ips:
+            self._pod_ips[key] = self._free.pop() if self._free else next(self._addresses)
+        ip = self._pod_ips[key]
         now = _now().isoformat()
         conditions = [
             {"type": t, "status": "True", "lastTransitionTime": now}
