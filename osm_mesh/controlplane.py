@@ -29,6 +29,8 @@ from typing import Any
 
 from osm_mesh.catalog.model import Identity, Pod
 from osm_mesh.catalog.source import Source
+from osm_mesh.certs.bootstrap import DEFAULT_VALIDITY as BOOTSTRAP_VALIDITY
+from osm_mesh.certs.bootstrap import bootstrap_authority, issue_bootstrap
 from osm_mesh.certs.ca import CertificateAuthority
 from osm_mesh.certs.rotation import CertManager
 from osm_mesh.envoy.bootstrap import BootstrapTLS, bootstrap, node_id
@@ -51,8 +53,8 @@ class ControlPlaneOptions:
     # SDS identity certificates: validity and renewal point (fraction of validity).
     cert_validity: dt.timedelta = dt.timedelta(hours=24)
     rotate_at: float = 0.7
-    # Client certificates in bootstraps authenticate proxies to ADS only.
-    bootstrap_cert_validity: dt.timedelta = dt.timedelta(days=365)
+    # Client certificates in bootstraps authenticate one proxy to ADS only (bootstrap CA).
+    bootstrap_cert_validity: dt.timedelta = BOOTSTRAP_VALIDITY
     # A burst of changes is one recompute: after a change, wait until none arrives for this
     # long (seconds; 0 = recompute at once), but never longer than coalesce_max.
     coalesce_window: float = 0.01
@@ -83,6 +85,8 @@ class ControlPlane:
     ) -> None:
         self.source = source
         self.ca = ca
+        # Signs the bootstrap (ADS client) certificates; the ADS server trusts only it.
+        self.bootstrap_ca = bootstrap_authority(ca)
         self.options = options or ControlPlaneOptions()
         self.cache = SnapshotCache()
         catalog = source.snapshot()
@@ -117,8 +121,10 @@ class ControlPlane:
             self.cache,
             host=self.options.host,
             port=self.options.port,
-            tls=ServerTLS(server_cert.cert_pem, server_cert.key_pem, self.ca.cert_pem),
+            # Only bootstrap certificates open ADS streams: not the data-plane ones.
+            tls=ServerTLS(server_cert.cert_pem, server_cert.key_pem, self.bootstrap_ca.cert_pem),
             trust_domain=self.trust_domain,
+            authorize=self.authorize,
             on_connect=self._on_connect,
             on_disconnect=self._on_disconnect,
             on_depart=self._on_depart,
@@ -184,15 +190,14 @@ class ControlPlane:
         admin_port: int = 0,
         ads_host: str | None = None,
     ) -> dict[str, Any]:
-        """A bootstrap for ``pod``'s Envoy, with a fresh ADS client certificate inline."""
-        identity = pod.identity
-        cert = self.ca.issue(
-            identity,
-            trust_domain=self.trust_domain,
-            validity=self.options.bootstrap_cert_validity,
+        """A bootstrap for ``pod``'s Envoy, with a fresh ADS client certificate inline (a
+        bootstrap certificate for this one proxy)."""
+        node = self.node_id_for(pod)
+        cert = issue_bootstrap(
+            self.bootstrap_ca, node, validity=self.options.bootstrap_cert_validity
         )
         return bootstrap(
-            node_id=self.node_id_for(pod),
+            node_id=node,
             cluster=f"{pod.service_account}.{pod.namespace}",
             ads_host=ads_host or self.options.host,
             ads_port=self.port,
@@ -201,6 +206,20 @@ class ControlPlane:
             admin_port=admin_port,
             controller_san=self.options.controller_name,
         )
+
+    def authorize(self, node: NodeId) -> str | None:
+        """None when ``node`` is the proxy of a live pod of its identity, else why not: SDS
+        serves an identity's keys only to such proxies."""
+        pod = self.source.snapshot().pod_by_uuid(node.proxy_uuid)
+        if pod is None:
+            return f"no pod in the mesh has proxy UUID {node.proxy_uuid}"
+        if pod.identity != Identity(node.namespace, node.service_account):
+            return (
+                f"pod {pod.namespace}/{pod.name} with proxy UUID {node.proxy_uuid} runs as "
+                f"{pod.namespace}/{pod.service_account}, not "
+                f"{node.namespace}/{node.service_account}"
+            )
+        return None
 
     def statuses(self) -> dict[str, ProxyStatus]:
         return self.server.statuses() if self.server is not None else {}

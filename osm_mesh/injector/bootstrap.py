@@ -3,8 +3,8 @@
 The bootstrap is the data-plane helper's ADS bootstrap (``osm_mesh.envoy.bootstrap``) with:
 
 - the ADS cluster resolving the controller's Service name by DNS, port 15128, mutual TLS
-  with a client certificate for the pod's ServiceAccount identity (the controller checks the
-  node id against it) and the mesh CA as trust anchor;
+  with the pod's bootstrap certificate (it names this one proxy and opens ADS only; see
+  ``osm_mesh.certs.bootstrap``) and the mesh CA as trust anchor for the controller;
 - the admin interface on 127.0.0.1:15000 only (``osm proxy get`` reaches it by port-forward,
   which arrives on loopback; nothing in the cluster network can);
 - a static listener on 0.0.0.0:15010 that serves only ``/stats/prometheus`` from the admin
@@ -42,18 +42,20 @@ def pod_bootstrap(
     service_account: str,
     settings: InjectorSettings,
     cert: IssuedCert,
+    ca_pem: bytes,
     admin_port: int = names.ADMIN_PORT,
     metrics_port: int = names.PROMETHEUS_PORT,
     probes: tuple[ProbeRoute, ...] = (),
 ) -> dict[str, Any]:
-    """The bootstrap dict for one injected pod (``cert``: its identity's client cert)."""
+    """The bootstrap dict for one injected pod: ``cert`` is its bootstrap certificate (ADS
+    only, ``osm_mesh.certs.bootstrap``), ``ca_pem`` the mesh CA that verifies the controller."""
     ads_host, ads_port = settings.ads_address
     config = bootstrap(
         node_id=node_id(proxy_uuid, service_account, namespace, settings.trust_domain),
         cluster=f"{service_account}.{namespace}",
         ads_host=ads_host,
         ads_port=ads_port,
-        tls=BootstrapTLS(cert_pem=cert.cert_pem, key_pem=cert.key_pem, ca_pem=cert.ca_pem),
+        tls=BootstrapTLS(cert_pem=cert.cert_pem, key_pem=cert.key_pem, ca_pem=ca_pem),
         admin_host="127.0.0.1",
         admin_port=admin_port,
         controller_san=settings.controller_host,

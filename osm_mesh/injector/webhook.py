@@ -17,7 +17,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import logging
 import threading
@@ -28,9 +27,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from osm_mesh import labels
-from osm_mesh.catalog.model import Identity
+from osm_mesh.certs.bootstrap import DEFAULT_VALIDITY as BOOTSTRAP_VALIDITY
+from osm_mesh.certs.bootstrap import bootstrap_authority, issue_bootstrap
 from osm_mesh.certs.ca import CertificateAuthority
 from osm_mesh.controller.http import Reply
+from osm_mesh.envoy.bootstrap import node_id
 from osm_mesh.injector.bootstrap import bootstrap_secret, controller_owner, pod_bootstrap
 from osm_mesh.injector.patch import (
     InjectorSettings,
@@ -47,9 +48,9 @@ log = logging.getLogger("osm_mesh.injector")
 
 ADMISSION_API_VERSION = "admission.k8s.io/v1"
 WEBHOOK_NAME = "osm-inject.openservicemesh.io"
-# Client certificates in bootstraps only authenticate the proxy to ADS (the data-plane
-# certificates come over SDS and rotate); the control plane uses the same validity.
-BOOTSTRAP_CERT_VALIDITY = dt.timedelta(days=365)
+# Bootstrap certificates only authenticate one proxy to ADS (the data-plane certificates come
+# over SDS and rotate); short-lived, as the control plane's (osm_mesh.certs.bootstrap).
+BOOTSTRAP_CERT_VALIDITY = BOOTSTRAP_VALIDITY
 CONFIG_TTL_S = 5.0
 # Parsed JSON costs up to ~80 bytes per value whatever the body's size: a 4 MiB body of
 # ``[{},{},...]`` becomes ~100 MiB of dicts. The structural characters ``{[,:`` bound the
@@ -85,6 +86,7 @@ class Injector:
     ) -> None:
         self.kube = kube
         self.ca = ca
+        self.bootstrap_ca = bootstrap_authority(ca)
         self.settings = settings
         self.mesh_config_name = mesh_config_name
         self.uuid_factory = uuid_factory
@@ -201,17 +203,15 @@ class Injector:
         self, pod: dict[str, Any], namespace: str, settings: InjectorSettings, proxy_uuid: str
     ) -> None:
         service_account = service_account_of(pod)
-        cert = self.ca.issue(
-            Identity(namespace, service_account),
-            trust_domain=settings.trust_domain,
-            validity=BOOTSTRAP_CERT_VALIDITY,
-        )
+        node = node_id(proxy_uuid, service_account, namespace, settings.trust_domain)
+        cert = issue_bootstrap(self.bootstrap_ca, node, validity=BOOTSTRAP_CERT_VALIDITY)
         config = pod_bootstrap(
             proxy_uuid=proxy_uuid,
             namespace=namespace,
             service_account=service_account,
             settings=settings,
             cert=cert,
+            ca_pem=self.ca.cert_pem,
             probes=probe_plan(pod),
         )
         secret = bootstrap_secret(

@@ -1,6 +1,7 @@
 """Who an ADS stream speaks for: the node id Envoy sends and the certificate it presents.
 
-The node id is ``<uuid>.sidecar.<service-account>.<namespace>.<trust-domain>``. ServiceAccount
+The node id is ``<uuid>.sidecar.<service-account>.<namespace>.<trust-domain>``; the bootstrap
+certificate a proxy presents names it (``osm_mesh.certs.bootstrap``). ServiceAccount
 names are DNS subdomains and may contain dots, trust domains do too; namespaces (DNS labels) and
 proxy UUIDs never do. So the id is read knowing the trust domain: strip ``.<trust-domain>``, the
 first two labels are the UUID and the kind, the last is the namespace, and whatever lies between
@@ -16,7 +17,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from osm_mesh.certs.ca import uri_sans
 from osm_mesh.errors import InvalidInput
 from osm_mesh.validation import dns1123_label_problem, dns1123_subdomain_problem
 
@@ -85,14 +85,3 @@ class NodeId:
         return ".".join(
             (self.proxy_uuid, self.kind, self.service_account, self.namespace, self.trust_domain)
         )
-
-
-def peer_mismatch(node: NodeId, peer_pems: list[bytes] | None) -> str | None:
-    """None when the peer's client certificate (PEM, as gRPC's auth context gives it) proves
-    the node id's identity, else the reason it does not."""
-    if not peer_pems:
-        return "no client certificate"
-    uris = uri_sans(peer_pems[0])
-    if node.spiffe_id not in uris:
-        return f"node id {node.spiffe_id} does not match certificate {', '.join(uris) or '-'}"
-    return None

@@ -5,10 +5,11 @@ One bidirectional stream per Envoy carries all resource types; the protocol of o
 and its proof are in :mod:`osm_mesh.xds.identity`. This module does the I/O: the gRPC server,
 the streams, and the per-proxy statuses.
 
-The peer's identity is checked once, on the first request: the node id
-``<uuid>.sidecar.<sa>.<ns>.<trust-domain>`` must name the ServiceAccount in the SPIFFE URI SAN
-of the client certificate presented on the TLS connection; otherwise the stream is refused with
-PERMISSION_DENIED.
+Who a stream is for is decided before anything of it is read: the client certificate (a
+bootstrap certificate, ``osm_mesh.certs.bootstrap``, from the only CA this server trusts) names
+one node id; ``authorize`` (the control plane: a live pod of that identity with that proxy UUID)
+and the stream limits (``admission``) are applied to it; then the first request must carry
+that same node id. Otherwise the stream is refused, with the reason.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ import grpc
 import grpc.aio
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from osm_mesh.certs.bootstrap import certificate_node_id
 from osm_mesh.certs.ca import DEFAULT_TRUST_DOMAIN, uri_sans
 from osm_mesh.errors import InvalidInput
 from osm_mesh.xds.admission import StreamLedger
 from osm_mesh.xds.cache import Snapshot, SnapshotCache
 from osm_mesh.xds.departures import DEFAULT_GRACE_SECONDS, Departures
-from osm_mesh.xds.identity import NodeId, peer_mismatch
+from osm_mesh.xds.identity import NodeId, printable
 from osm_mesh.xds.protocol import ProxyStatus, StreamProtocol, copy_status
 from osm_mesh.xds.stream import CLIENT_CLOSED, AdsLimits, Inbox
 
@@ -249,12 +251,6 @@ class AdsServer:
             self._changed.notify_all()
 
     # -- the stream -----------------------------------------------------------------
-    def _check_peer(self, node: NodeId, context: grpc.aio.ServicerContext) -> str | None:
-        """None when the client certificate proves the node id's identity, else the reason."""
-        if self.tls is None:
-            return None
-        return peer_mismatch(node, context.auth_context().get("x509_pem_cert"))
-
     async def stream(
         self,
         requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
@@ -270,18 +266,52 @@ class AdsServer:
             )
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, self.ledger.refuse("-", reason))
         try:
-            async for response in self._stream(requests, context):
+            async for response in self._stream(requests, context, pems):
                 yield response
         finally:
             if key:
                 self.ledger.drop_certificate(key)
 
+    async def _admit(self, node_id: str, inbox: Inbox, context: grpc.aio.ServicerContext) -> NodeId:
+        """Parse, authorize and count a stream for ``node_id``; aborts it with the reason."""
+        try:
+            node = NodeId.parse(node_id, self.trust_domain)
+        except InvalidInput as exc:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, self.ledger.refuse(node_id, exc.message)
+            )
+        reason = self.authorize(node) if self.authorize is not None else None
+        if reason is not None:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED, self.ledger.refuse(node_id, reason)
+            )
+        reason = self.ledger.admit(node, node_id, inbox)
+        if reason is not None:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, self.ledger.refuse(node_id, reason)
+            )
+        return node
+
     async def _stream(
         self,
         requests: AsyncIterator[discovery_pb2.DiscoveryRequest],
         context: grpc.aio.ServicerContext,
+        pems: list[bytes] | None,
     ) -> AsyncIterator[discovery_pb2.DiscoveryResponse]:
         inbox = Inbox(self.limits.request_queue)
+        node: NodeId | None = None
+        proven: str | None = None
+        if self.tls is not None:
+            # With TLS, who the stream is for comes from the client certificate: named,
+            # authorized (a live pod of that identity) and counted before a byte is read.
+            proven = certificate_node_id(pems[0]) if pems else None
+            if proven is None:
+                reason = "the client certificate names no proxy (not a bootstrap certificate)"
+                await context.abort(
+                    grpc.StatusCode.PERMISSION_DENIED, self.ledger.refuse("-", reason)
+                )
+                return
+            node = await self._admit(proven, inbox, context)
         reader = asyncio.create_task(inbox.fill_from(requests))
         try:
             kind, first = await inbox.next(self.limits.first_request_seconds)
@@ -292,32 +322,20 @@ class AdsServer:
                 return
             assert isinstance(first, discovery_pb2.DiscoveryRequest)
             node_id = first.node.id
-            try:
-                node = NodeId.parse(node_id, self.trust_domain)
-            except InvalidInput as exc:
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT, self.ledger.refuse(node_id, exc.message)
-                )
-            reason = self._check_peer(node, context)
-            if reason is None and self.authorize is not None:
-                reason = self.authorize(node)
-            if reason is not None:
+            if proven is not None and node_id != proven:
+                reason = f"node id {printable(node_id)} does not match the certificate's {proven}"
                 await context.abort(
                     grpc.StatusCode.PERMISSION_DENIED, self.ledger.refuse(node_id, reason)
                 )
-            reason = self.ledger.admit(node, node_id, inbox)
-            if reason is not None:
-                await context.abort(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED, self.ledger.refuse(node_id, reason)
-                )
-            try:
-                async for response in self._serve_node(node, first, inbox):
-                    yield response
-            finally:
-                self.ledger.release(node, node_id, inbox)
+            if node is None:
+                node = await self._admit(node_id, inbox, context)
+            async for response in self._serve_node(node, first, inbox):
+                yield response
             if inbox.closed and inbox.closed != CLIENT_CLOSED:
                 await context.abort(grpc.StatusCode.UNAVAILABLE, inbox.closed)
         finally:
+            if node is not None:
+                self.ledger.release(node, str(node), inbox)
             inbox.close(CLIENT_CLOSED)
             reader.cancel()
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 from envoy.config.route.v3 import route_components_pb2 as rc
 
+from osm_mesh.certs.bootstrap import bootstrap_authority, issue_bootstrap
 from osm_mesh.envoy import pb
 from osm_mesh.envoy.bootstrap import BootstrapTLS, bootstrap, node_id
 from osm_mesh.envoy.process import EnvoyProcess
@@ -60,13 +61,14 @@ def test_nack_keeps_last_good_config(tmp_path, mesh_ca):
     ip = f"{free_loopback_base()}.1"
     server_cert = mesh_ca.issue_for_names(common_name=SAN, dns_names=[SAN])
     cache = SnapshotCache()
+    boot_ca = bootstrap_authority(mesh_ca)
     server = AdsServer(
-        cache, tls=ServerTLS(server_cert.cert_pem, server_cert.key_pem, mesh_ca.cert_pem)
+        cache, tls=ServerTLS(server_cert.cert_pem, server_cert.key_pem, boot_ca.cert_pem)
     )
     port = server.start()
     nid = node_id("p1", "web", "shop", "cluster.local")
     cache.set_snapshot(nid, resources(ip, "good", [["*"]]))
-    cert = mesh_ca.issue(Ident("shop", "web"))
+    cert = issue_bootstrap(boot_ca, nid)
     boot = bootstrap(
         node_id=nid,
         cluster="web.shop",

@@ -182,6 +182,7 @@ def test_sidecar_validates_an_injected_pods_bootstrap(containerd, manifest, tmp_
         service_account="bookstore",
         settings=InjectorSettings(mesh_name="osm", osm_namespace="osm-system"),
         cert=ca.issue(Identity("bookstore", "bookstore")),
+        ca_pem=ca.cert_pem,
     )
     folder = tmp_path / "bootstrap"
     folder.mkdir(mode=0o755)

@@ -24,6 +24,7 @@ def objects() -> dict[str, dict]:
         service_account="bookstore",
         settings=SETTINGS,
         cert=cert,
+        ca_pem=CA.cert_pem,
     )
     return {
         "webhook": webhook_configuration(

@@ -273,6 +273,7 @@ def test_http_probes_move_to_envoy_probe_listeners():
         service_account="bookstore",
         settings=SETTINGS,
         cert=ca.issue(Identity("bookstore", "bookstore")),
+        ca_pem=ca.cert_pem,
         probes=probe_plan(the_pod),
     )
     listeners = {listener["name"]: listener for listener in config["static_resources"]["listeners"]}

@@ -4,6 +4,7 @@ bootstrap Secrets, dry runs, refusals."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import http.client
 import json
 import socket
@@ -13,6 +14,7 @@ import time
 import pytest
 from cryptography import x509
 
+from osm_mesh.certs.bootstrap import bootstrap_authority
 from osm_mesh.certs.ca import CertificateAuthority, uri_sans
 from osm_mesh.controller.ca import ensure_ca
 from osm_mesh.errors import Timeout
@@ -163,6 +165,8 @@ def test_registers_the_webhook_configuration(injector, kube_emulator):
 
 def test_injects_a_pod_and_creates_its_bootstrap_secret(injector, kube_emulator):
     ca_pem = registered_ca(kube_emulator)
+    ca_secret = kube_emulator.get("v1", "Secret", "osm-ca-bundle", "osm-system")
+    ca_key_pem = base64.b64decode(ca_secret["data"]["private.key"])
     status, body = post(
         injector.webhook_port, ca_pem, json.dumps(review("bookstore", a_pod())).encode()
     )
@@ -196,13 +200,23 @@ def test_injects_a_pod_and_creates_its_bootstrap_secret(injector, kube_emulator)
     }
     tls = ads["transport_socket"]["typed_config"]["common_tls_context"]
     client_pem = tls["tls_certificates"][0]["certificate_chain"]["inline_string"].encode()
-    assert uri_sans(client_pem) == ["spiffe://cluster.local/ns/bookstore/sa/bookstore"]
-    # The client certificate is signed by the mesh CA the bootstrap trusts.
+    # A bootstrap certificate (issue 11 item 3): it names this one proxy, no SPIFFE id; it is
+    # signed by the bootstrap CA, not by the mesh CA the sidecars trust; a day, not a year;
+    # client authentication only.
+    assert uri_sans(client_pem) == [f"urn:osm:proxy:{bootstrap['node']['id']}"]
+    client_cert = x509.load_pem_x509_certificate(client_pem)
+    mesh_ca = CertificateAuthority.from_pem(ca_pem, ca_key_pem)
+    client_cert.verify_directly_issued_by(bootstrap_authority(mesh_ca).cert)
+    with pytest.raises(Exception):  # noqa: B017 - any failure: it is not the mesh CA's
+        client_cert.verify_directly_issued_by(mesh_ca.cert)
+    assert client_cert.not_valid_after_utc - client_cert.not_valid_before_utc <= dt.timedelta(
+        hours=24, minutes=1
+    )
+    usage = client_cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]
+    # The controller is verified against the mesh CA.
     trusted = tls["validation_context"]["trusted_ca"]["inline_string"].encode()
     assert trusted == ca_pem
-    x509.load_pem_x509_certificate(client_pem).verify_directly_issued_by(
-        x509.load_pem_x509_certificate(ca_pem)
-    )
     (metrics,) = bootstrap["static_resources"]["listeners"]
     assert metrics["address"]["socket_address"]["port_value"] == 15010
 

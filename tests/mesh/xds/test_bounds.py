@@ -15,6 +15,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.rpc import status_pb2
 
 from osm_mesh.certs import CertificateAuthority
+from osm_mesh.certs.bootstrap import bootstrap_authority, issue_bootstrap
 from osm_mesh.xds.cache import CLUSTER, ENDPOINT, SnapshotCache
 from osm_mesh.xds.server import AdsLimits, AdsServer, ServerTLS
 from tests.mesh.xds.ads_client import CONTROLLER_SAN, AdsClient
@@ -34,15 +35,21 @@ def ca():
 
 
 @pytest.fixture(scope="module")
-def web_cert(ca):
-    return ca.issue(Ident("shop", "web"))
+def boot_ca(ca):
+    return bootstrap_authority(ca)
+
+
+@pytest.fixture(scope="module")
+def web_cert(boot_ca):
+    """The bootstrap certificate of NODE, as in its pod's Secret."""
+    return issue_bootstrap(boot_ca, NODE)
 
 
 def start_server(ca, **limits) -> AdsServer:
     cert = ca.issue_for_names(common_name=CONTROLLER_SAN, dns_names=[CONTROLLER_SAN])
     server = AdsServer(
         SnapshotCache(),
-        tls=ServerTLS(cert.cert_pem, cert.key_pem, ca.cert_pem),
+        tls=ServerTLS(cert.cert_pem, cert.key_pem, bootstrap_authority(ca).cert_pem),
         limits=AdsLimits(**limits),
     )
     server.start()
@@ -144,25 +151,26 @@ def test_oversized_message_is_refused_before_it_is_parsed(server, ca, web_cert):
 
 
 def test_refused_streams_are_remembered_bounded_and_shortened(ca, web_cert):
-    """Long node ids under the message cap are refused by the length cap; what is kept of
-    refused streams is bounded in count and in size."""
+    """Long node ids under the message cap (each not the certificate's) are refused; what
+    is kept of refused streams is bounded in count and in size."""
     server = start_server(ca, rejected_log=10)
     try:
         long_id = "u." + "a" * 200_000 + ".shop.cluster.local"
         for _ in range(25):
             with client(server, ca, web_cert) as c:
                 err = refusal(c, long_id)
-            assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
-            assert "longer than 1024" in (err.details() or "")
+            assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert "does not match the certificate's" in (err.details() or "")
+            assert len(err.details() or "") < 500
         assert len(server.rejected) == 10
         assert all(len(node) < 250 and len(reason) < 500 for node, reason in server.rejected)
     finally:
         server.stop(grace=None)
 
 
-def test_streams_per_identity_are_limited(ca, web_cert):
-    """One identity's certificate cannot open streams without end: the 4th of a limit of 3 is
-    refused; when one closes, another may open."""
+def test_streams_per_identity_are_limited(ca, boot_ca):
+    """One identity cannot open streams without end: the 4th of a limit of 3 is refused
+    (each proxy with a certificate of its own); when one closes, another may open."""
     server = start_server(ca, max_streams_per_identity=3)
     clients = []
     try:
@@ -170,17 +178,17 @@ def test_streams_per_identity_are_limited(ca, web_cert):
         for node in nodes:
             server.cache.set_snapshot(node, {CLUSTER: {}})
         for node in nodes[:3]:
-            c = client(server, ca, web_cert)
+            c = client(server, ca, issue_bootstrap(boot_ca, node))
             clients.append(c)
             c.send(node=base_pb2.Node(id=node), type_url=CLUSTER)
             c.recv()
-        with client(server, ca, web_cert) as c:
+        with client(server, ca, issue_bootstrap(boot_ca, nodes[3])) as c:
             err = refusal(c, nodes[3])
         assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert "3 streams are open for shop/web" in (err.details() or "")
         clients.pop().close()
         assert server.wait_for(lambda st: sum(s.connected for s in st.values()) == 2, 5)
-        with client(server, ca, web_cert) as c:
+        with client(server, ca, issue_bootstrap(boot_ca, nodes[4])) as c:
             c.send(node=base_pb2.Node(id=nodes[4]), type_url=CLUSTER)
             assert c.recv().type_url == CLUSTER
     finally:
@@ -238,23 +246,21 @@ def test_nack_floods_are_kept_short_and_logged_once(server, ca, web_cert, caplog
 
 def test_streams_per_certificate_are_limited_before_anything_is_read(ca, web_cert):
     """Streams are counted against their client certificate as they open: over the limit,
-    a stream is refused before the server reads a byte of it (so one credential cannot make
-    the server buffer many large first messages at once)."""
-    server = start_server(ca, max_streams_per_certificate=2)
+    a stream is refused before the server reads a byte of it or admits it (so one stolen
+    credential cannot make the server hold many streams, nor even replace the live one)."""
+    server = start_server(ca, max_streams_per_certificate=1)
     try:
-        idle = [client(server, ca, web_cert) for _ in range(2)]  # open, never send
-        try:
-            time.sleep(0.3)
-            with client(server, ca, web_cert) as third, pytest.raises(grpc.RpcError) as err:
-                third.recv(10)  # nothing sent: refused on opening
-            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert "2 streams are open with the certificate of" in (err.value.details() or "")
-            assert server.rejected[-1][0] == "-"
-        finally:
-            for c in idle:
-                c.close()
-        # Closed streams no longer count.
         server.cache.set_snapshot(NODE, {CLUSTER: {}})
+        with client(server, ca, web_cert) as live:
+            live.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)
+            live.recv()
+            with client(server, ca, web_cert) as second, pytest.raises(grpc.RpcError) as err:
+                second.recv(10)  # nothing sent: refused on opening
+            assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "1 streams are open with the certificate of" in (err.value.details() or "")
+            assert server.rejected[-1][0] == "-"
+            assert server.statuses()[NODE].connected  # the live stream was not replaced
+        # Closed streams no longer count.
         assert _eventually(lambda: not server.ledger.sizes()["certificates_streams"])
         with client(server, ca, web_cert) as again:
             again.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)

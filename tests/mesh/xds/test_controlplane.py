@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from cryptography import x509
 
 from osm_mesh.catalog import FileSource, Pod
 from osm_mesh.certs import CertificateAuthority, uri_sans
@@ -33,7 +34,13 @@ def test_bootstrap_carries_identity_cert_and_node_id(cp):
     assert boot["node"]["id"] == f"{pod.proxy_uuid}.sidecar.web.ns.cluster.local"
     ctx = boot["static_resources"]["clusters"][0]["transport_socket"]["typed_config"]
     cert = ctx["common_tls_context"]["tls_certificates"][0]["certificate_chain"]["inline_string"]
-    assert uri_sans(cert.encode()) == ["spiffe://cluster.local/ns/ns/sa/web"]
+    # A bootstrap certificate: it names this one proxy, not the ServiceAccount's SPIFFE id,
+    # and comes from the bootstrap CA, not the mesh CA.
+    assert uri_sans(cert.encode()) == [
+        f"urn:osm:proxy:{pod.proxy_uuid}.sidecar.web.ns.cluster.local"
+    ]
+    issuer = x509.load_pem_x509_certificate(cert.encode()).issuer.rfc4514_string()
+    assert "osm-bootstrap-ca" in issuer
     endpoint = boot["static_resources"]["clusters"][0]["load_assignment"]["endpoints"][0]
     assert endpoint["lb_endpoints"][0]["endpoint"]["address"]["socket_address"]["port_value"] == (
         cp.port

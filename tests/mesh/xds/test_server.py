@@ -14,6 +14,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.rpc import status_pb2
 
 from osm_mesh.certs import CertificateAuthority
+from osm_mesh.certs.bootstrap import bootstrap_authority, issue_bootstrap
 from osm_mesh.errors import InvalidInput
 from osm_mesh.xds.cache import CLUSTER, LISTENER, SnapshotCache
 from osm_mesh.xds.server import AdsServer, NodeId, ServerTLS
@@ -33,11 +34,23 @@ def ca():
     return CertificateAuthority.create()
 
 
+@pytest.fixture(scope="module")
+def boot_ca(ca):
+    return bootstrap_authority(ca)
+
+
+def node_cert(boot_ca, node: str = NODE):
+    """The bootstrap certificate the injector would put in ``node``'s pod."""
+    return issue_bootstrap(boot_ca, node)
+
+
 @pytest.fixture
-def server(ca):
+def server(ca, boot_ca):
     cert = ca.issue_for_names(common_name=SAN, dns_names=[SAN])
     cache = SnapshotCache()
-    srv = AdsServer(cache, tls=ServerTLS(cert.cert_pem, cert.key_pem, ca.cert_pem))
+    # As the control plane runs it: presents a mesh-CA server certificate, trusts only the
+    # bootstrap CA for clients.
+    srv = AdsServer(cache, tls=ServerTLS(cert.cert_pem, cert.key_pem, boot_ca.cert_pem))
     srv.start()
     yield srv
     srv.stop(grace=None)
@@ -80,9 +93,9 @@ def test_node_id_parsing():
         NodeId.parse("just-a-name.cluster.local", "cluster.local")
 
 
-def test_ack_nack_and_push_on_change(server, ca):
+def test_ack_nack_and_push_on_change(server, ca, boot_ca):
     server.cache.set_snapshot(NODE, clusters("a"))
-    client = Client(server.port, ca.cert_pem, ca.issue(Ident("shop", "web")))
+    client = Client(server.port, ca.cert_pem, node_cert(boot_ca))
     try:
         client.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)
         first = client.recv()
@@ -129,20 +142,25 @@ def test_unchanged_types_keep_their_version(server):
     assert third.type_versions[CLUSTER] == str(third.version)
 
 
-def test_node_id_must_match_client_certificate(server, ca):
+def test_node_id_must_match_client_certificate(server, ca, boot_ca):
     server.cache.set_snapshot(NODE, clusters("a"))
-    # A certificate for shop/thief claiming to be shop/web.
-    client = Client(server.port, ca.cert_pem, ca.issue(Ident("shop", "thief")))
-    try:
-        client.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)
-        with pytest.raises(grpc.RpcError) as err:
-            client.recv()
-        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
-        assert "does not match" in err.value.details()
-    finally:
-        client.close()
-    assert server.rejected and server.rejected[-1][0] == NODE
-    assert NODE not in server.statuses()
+    # The bootstrap certificates of shop/thief, and of another proxy of shop/web, claiming
+    # to be shop/web's uuid-1.
+    for other in (
+        "uuid-2.sidecar.thief.shop.cluster.local",
+        "uuid-2.sidecar.web.shop.cluster.local",
+    ):
+        client = Client(server.port, ca.cert_pem, node_cert(boot_ca, other))
+        try:
+            client.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)
+            with pytest.raises(grpc.RpcError) as err:
+                client.recv()
+            assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert f"does not match the certificate's {other}" in err.value.details()
+        finally:
+            client.close()
+        assert server.rejected and server.rejected[-1][0] == NODE
+        assert NODE not in server.statuses()
 
 
 def test_client_without_certificate_is_refused(server, ca):
@@ -157,8 +175,8 @@ def test_client_without_certificate_is_refused(server, ca):
 
 
 def test_certificate_from_another_ca_is_refused(server, ca):
-    other = CertificateAuthority.create()
-    client = Client(server.port, ca.cert_pem, other.issue(Ident("shop", "web")))
+    other = bootstrap_authority(CertificateAuthority.create())
+    client = Client(server.port, ca.cert_pem, node_cert(other))
     try:
         client.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)
         with pytest.raises(grpc.RpcError) as err:
@@ -166,6 +184,20 @@ def test_certificate_from_another_ca_is_refused(server, ca):
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     finally:
         client.close()
+
+
+def test_a_data_plane_certificate_does_not_open_ads(server, ca):
+    """The mesh CA's identity certificates (what SDS serves, what sidecars trust) are not
+    bootstrap credentials: the handshake fails."""
+    client = Client(server.port, ca.cert_pem, ca.issue(Ident("shop", "web")))
+    try:
+        client.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)
+        with pytest.raises(grpc.RpcError) as err:
+            client.recv()
+        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        client.close()
+    assert NODE not in server.statuses()
 
 
 def test_node_id_with_dots_in_service_account_and_trust_domain():
