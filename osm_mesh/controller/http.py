@@ -108,6 +108,8 @@ class HttpServer:
 
             def handle_one_request(self) -> None:
                 self.rfile.reset()  # type: ignore[attr-defined]
+                # What send_error needs if the request line itself is over the budget.
+                self.command, self.request_version, self.requestline = "", "HTTP/1.1", ""
                 try:
                     super().handle_one_request()
                 except http.client.LineTooLong:

@@ -131,6 +131,12 @@ def test_header_flood_is_431(make_server):
     assert reply.startswith(b"HTTP/1.1 431"), reply[:80]
 
 
+def test_an_overlong_request_line_is_431(make_server):
+    server = make_server(Limits(header_bytes=16 * 1024))
+    reply = raw_request(server.port, b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 431"), reply[:80]
+
+
 def test_connections_over_the_cap_are_closed_unread(make_server):
     server = make_server(Limits(max_connections=4, idle_timeout=30))
     held = attack.hold_connections(HOST, server.port, 4)
