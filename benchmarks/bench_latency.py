@@ -204,6 +204,7 @@ def static_envoy(listen: tuple[str, int], upstream: tuple[str, int]) -> dict[str
 
 
 def run() -> list[Result]:
+    from benchmarks.bench_sidecar_memory import smaps_rollup
     from osm_mesh.certs import CertificateAuthority
     from osm_mesh.envoy.process import EnvoyProcess
     from tests.e2e_envoy.harness import (
@@ -260,10 +261,16 @@ def run() -> list[Result]:
                 warm = load(fortio, url, host, pids, seconds=1)
                 if warm["errors"] or not warm["count"]:
                     raise RuntimeError(f"{url} (Host {host}) does not answer 200: {warm}")
+            idle = [smaps_rollup(pid)["Anonymous"] for pid in mesh_pids]
             for _ in range(ROUNDS):
                 rounds.append(
                     {key: load(fortio, url, host, pids) for key, (url, host, pids) in paths.items()}
                 )
+            # What 16 connections at 1,000 req/s leave in the sidecars' own memory.
+            rounds[-1]["mesh"]["anon_kib"] = max(
+                smaps_rollup(pid)["Anonymous"] for pid in mesh_pids
+            )
+            rounds[-1]["mesh"]["idle_anon_kib"] = max(idle)
         finally:
             for envoy in floor:
                 envoy.stop()
@@ -329,6 +336,17 @@ def results(rounds: list[dict[str, dict[str, Any]]]) -> list[Result]:
             baseline_value=per_request("floor", "cpu_us"),
         )
     )
+    last = rounds[-1]["mesh"]
+    if "anon_kib" in last:
+        out.append(
+            Result(
+                "sidecar anonymous memory after the load (larger of the 2)",
+                last["anon_kib"] / 1024,
+                "MiB",
+                baseline="the same sidecars before the rounds (after a 1 s warm-up)",
+                baseline_value=last["idle_anon_kib"] / 1024,
+            )
+        )
     out.append(
         Result("non-200 answers over all runs", errors, "answers", target="0", met=not errors)
     )
