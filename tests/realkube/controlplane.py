@@ -35,8 +35,8 @@ class Component:
 
     name: str
     argv: list[str]
-    # Components that own the node's mounts run through the node's mount namespace holder.
-    mount_namespace: bool = False
+    # Run inside the node's mount and PID namespaces (node.py), not only its network one.
+    in_node: bool = False
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -54,6 +54,13 @@ def prepare(layout: Layout, host_api_port: int) -> ClusterPKI:
             f"kubernetes.default.svc.{CLUSTER_DOMAIN}",
         ),
         ip_addresses=("127.0.0.1", NODE_IP, KUBERNETES_SERVICE_IP),
+        server=True,
+    )
+    pki.issue(
+        "kubelet-serving",
+        NODE_NAME,
+        dns_names=(NODE_NAME,),
+        ip_addresses=(NODE_IP,),
         server=True,
     )
     pki.issue(
@@ -125,6 +132,7 @@ def kube_apiserver(layout: Layout, *, endpoint_routing: bool) -> Component:
         f"--client-ca-file={pki / 'ca.crt'}",
         f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
         f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+        f"--kubelet-certificate-authority={pki / 'ca.crt'}",
         "--kubelet-preferred-address-types=InternalIP",
         f"--service-account-key-file={pki / 'sa.pub'}",
         f"--service-account-signing-key-file={pki / 'sa.key'}",

@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tests.realkube import controlplane, netns, probe
+from tests.realkube import controlplane, netns, node, probe
 from tests.realkube.controlplane import Component
 from tests.realkube.layout import API_PORT, ETCD_PORT, NODE_IP, Layout
 
 START_TIMEOUT = 90.0
-STOP_GRACE = 10.0
+STOP_GRACE = 5.0
 
 
 class StartFailed(RuntimeError):
@@ -86,19 +86,33 @@ class Supervisor:
         )
         self.timings["pki"] = time.monotonic() - begin
         for component in controlplane.control_plane(self.layout, node=self.node):
-            self._launch(component)
-            self._wait_ready(component.name, self.readiness(component.name))
-            self.timings[component.name] = time.monotonic() - begin
-            state["components"] = self._component_state()
-            self.layout.write_state(state)
-        self._wait_ready("default ServiceAccount", self._default_service_account)
+            self._start_component(component, state, begin)
+        self.wait_ready("default ServiceAccount", self._default_service_account)
+        if self.node:
+            self.node_files = node.NodeFiles(self.layout, self.netns)
+            node.prepare(self.layout, self.node_files)
+            for step in node.start_steps(self.layout, self.node_files):
+                if isinstance(step, Component):
+                    self._start_component(step, state, begin)
+                else:
+                    name, action = step
+                    action(self)
+                    self.timings[name] = time.monotonic() - begin
         self.timings["total"] = time.monotonic() - begin
+
+    def _start_component(self, component: Component, state: dict, begin: float) -> None:
+        self._launch(component)
+        self.wait_ready(component.name, self.readiness(component.name))
+        self.timings[component.name] = time.monotonic() - begin
+        state["components"] = self._component_state()
+        self.layout.write_state(state)
 
     def _stop(self, state: dict) -> None:
         state["status"] = "stopping"
         self.layout.write_state(state)
-        for running in reversed(list(self.running.values())):
-            _terminate(running.process)
+        _terminate_all([r.process for r in reversed(list(self.running.values()))])
+        if getattr(self, "node_files", None) is not None:
+            node.clean_up(self.node_files)
         for name in ("api_forward", "etcd_forward"):
             forward = getattr(self, name, None)
             if forward is not None:
@@ -112,16 +126,15 @@ class Supervisor:
 
     def _launch(self, component: Component) -> Running:
         log = open(controlplane.log_path(self.layout, component), "ab")  # noqa: SIM115
-        argv = [
-            "setpriv",
-            "--pdeathsig",
-            "KILL",
-            "--",
-            "nsenter",
-            f"--net={netns.NETNS_DIR / self.netns}",
-            "--",
-            *component.argv,
-        ]
+        enter = ["nsenter", f"--net={netns.NETNS_DIR / self.netns}"]
+        command = component.argv
+        if component.in_node:
+            # nsenter forks to enter the PID namespace: the inner parent-death signal ends the
+            # component when that nsenter is killed (it forwards no signal).
+            holder = self.running["node"].process.pid
+            enter += [f"--mount=/proc/{holder}/ns/mnt", f"--pid=/proc/{holder}/ns/pid_for_children"]
+            command = ["setpriv", "--pdeathsig", "KILL", "--", *command]
+        argv = ["setpriv", "--pdeathsig", "KILL", "--", *enter, "--", *command]
         process = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -173,6 +186,8 @@ class Supervisor:
             return lambda: self._api_get("/readyz")[0] == 200
         if name == "fake-node":
             return lambda: self._api_get("/api/v1/nodes/osm-node")[0] == 200
+        if name in node.READINESS:
+            return lambda: node.READINESS[name](self)
         port = {"kube-controller-manager": 10257, "kube-scheduler": 10259}.get(name)
         if port is not None:
             insecure = probe.client_context(None)
@@ -184,13 +199,16 @@ class Supervisor:
             )
         raise KeyError(name)
 
+    def api_get(self, path: str) -> tuple[int, bytes]:
+        return self._api_get(path)
+
     def _api_get(self, path: str) -> tuple[int, bytes]:
         return probe.get("127.0.0.1", self.api_forward.port, path, context=self.admin_tls)
 
     def _default_service_account(self) -> bool:
         return self._api_get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200
 
-    def _wait_ready(self, what: str, check: Callable[[], bool]) -> None:
+    def wait_ready(self, what: str, check: Callable[[], bool]) -> None:
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.stopping.is_set():
@@ -207,17 +225,21 @@ class Supervisor:
         raise StartFailed(f"{what} not ready after {START_TIMEOUT:.0f} s")
 
 
-def _terminate(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(STOP_GRACE)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        process.wait()
+def _terminate_all(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM to all at once (a throw-away cluster needs no ordered shutdown), SIGKILL to
+    whatever still runs after the grace period."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE
+    for process in processes:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait()
 
 
 def _tail(running: Running, lines: int = 5) -> str:
@@ -228,4 +250,4 @@ def _tail(running: Running, lines: int = 5) -> str:
             text = f.read().decode(errors="replace")
     except OSError:
         return ""
-    return " | ".join(text.strip().splitlines()[-lines:])
+    return " | ".join(line[-300:] for line in text.strip().splitlines()[-lines:])
