@@ -71,6 +71,11 @@ def build_outbound_table(
             clusters[cluster.name] = cluster
             endpoints[cla.cluster_name] = cla
     if index.egress:
+        if not index.catalog.permissive and index.catalog.monitored_namespaces:
+            # A mesh service this proxy may not call is not egress: sent to its original
+            # destination it would only meet the service's mTLS listener and be reset (a bare
+            # 503). Its names get the policy's 403 instead (found on a real node).
+            vhosts.append(pb.deny_mesh_hosts_vhost(sorted(index.catalog.monitored_namespaces)))
         # Unknown hosts leave the mesh to their original destination (OSM's egress).
         vhosts.append(pb.passthrough_vhost(index.options.route_timeout))
         clusters[names.PASSTHROUGH_CLUSTER] = index.passthrough

@@ -411,21 +411,32 @@ ORIGINAL_DST = listener_components_pb2.ListenerFilter(
 )
 
 
-DENY_UNLISTED_VHOST = VirtualHost(
-    name="deny-unlisted",
-    domains=["*"],
-    routes=[
-        Route(
-            match=route_components_pb2.RouteMatch(prefix="/"),
-            direct_response=route_components_pb2.DirectResponseAction(
-                status=403,
-                body=base_pb2.DataSource(
-                    inline_string="RBAC: access denied: no TrafficTarget allows this destination\n"
-                ),
-            ),
-        )
-    ],
+NO_TRAFFIC_TARGET_ROUTE = Route(
+    match=route_components_pb2.RouteMatch(prefix="/"),
+    direct_response=route_components_pb2.DirectResponseAction(
+        status=403,
+        body=base_pb2.DataSource(
+            inline_string="RBAC: access denied: no TrafficTarget allows this destination\n"
+        ),
+    ),
 )
+
+DENY_UNLISTED_VHOST = VirtualHost(
+    name="deny-unlisted", domains=["*"], routes=[NO_TRAFFIC_TARGET_ROUTE]
+)
+
+
+def deny_mesh_hosts_vhost(namespaces: list[str]) -> VirtualHost:
+    """403 for any service name of the mesh's namespaces (suffix wildcards: exact names of
+    allowed services win over them, and they depend on the namespaces only, not on every
+    service). Names with an explicit port or a bare same-namespace name are not covered."""
+    domains = [
+        form
+        for ns in namespaces
+        for form in (f"*.{ns}", f"*.{ns}.svc", f"*.{ns}.svc.cluster.local")
+    ]
+    return VirtualHost(name="deny-mesh-hosts", domains=domains, routes=[NO_TRAFFIC_TARGET_ROUTE])
+
 
 HTTP_INSPECTOR = listener_components_pb2.ListenerFilter(
     name="envoy.filters.listener.http_inspector",

@@ -29,8 +29,9 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
 
 
-def create_namespace(node_ip: str) -> str:
-    """A new namespace with loopback up and ``node_ip`` as the node's address."""
+def create_namespace(node_ip: str, service_cidr: str) -> str:
+    """A new namespace with loopback up, ``node_ip`` as the node's address, and a route for
+    the Service range."""
     name = NAME_PREFIX + secrets.token_hex(4)
     _ip("netns", "add", name)
     try:
@@ -39,6 +40,10 @@ def create_namespace(node_ip: str) -> str:
         # pods through the bridge), and not a loopback one, which kubelet and the API server's
         # advertise address refuse.
         _ip("-n", name, "addr", "add", f"{node_ip}/32", "dev", "lo")
+        # A real node routes ClusterIPs through its default route before kube-proxy's DNAT
+        # rewrites them; with no route at all a connect fails with "network is unreachable"
+        # (the API server calling a webhook by its ClusterIP did, found on the real node).
+        _ip("-n", name, "route", "add", service_cidr, "dev", "lo")
         subprocess.run(
             ["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv4.ip_forward=1"],
             check=True,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from tests.realkube import controlplane, netns, node, probe
 from tests.realkube.controlplane import Component
-from tests.realkube.layout import API_PORT, ETCD_PORT, NODE_IP, Layout
+from tests.realkube.layout import API_PORT, ETCD_PORT, NODE_IP, SERVICE_CIDR, Layout
 
 START_TIMEOUT = 90.0
 STOP_GRACE = 5.0
@@ -72,7 +72,7 @@ class Supervisor:
 
     def _start(self, state: dict) -> None:
         begin = time.monotonic()
-        self.netns = netns.create_namespace(NODE_IP)
+        self.netns = netns.create_namespace(NODE_IP, SERVICE_CIDR)
         state["netns"] = self.netns
         self.layout.write_state(state)
         self.sockets = netns.NamespaceSockets(self.netns)
