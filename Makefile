@@ -4,9 +4,9 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: install test lint typecheck unit bench fortio image images golden clean upstream-osm kube cluster-up cluster-down
+.PHONY: e2e install test lint typecheck unit bench fortio image images golden clean upstream-osm kube cluster-up cluster-down
 
-install: $(BIN)/osm $(BIN)/helm kube upstream-osm
+install: $(BIN)/osm $(BIN)/helm kube upstream-osm images
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,11 @@ kube:
 # NODE=1 adds a node (kubelet, containerd, CNI, kube-proxy, CoreDNS).
 cluster-up: kube $(BIN)/osm
 	$(BIN)/python -m tests.realkube up .cluster $(if $(filter 1,$(NODE)),--node)
+
+# The article end to end on a real node (tests/e2e): install, onboard, deny/allow, canary,
+# proxy get, dashboard, bug-report, uninstall. Part of `make test` too.
+e2e: install
+	$(BIN)/python -m pytest -q tests/e2e
 
 cluster-down:
 	$(BIN)/python -m tests.realkube down .cluster

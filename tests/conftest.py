@@ -87,19 +87,29 @@ def real_cluster() -> Iterator[object]:
     """A real control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler
     built from source by `make kube`) for the whole session; see tests/realkube/README.md.
     ``OSM_REAL_CLUSTER=DIR`` uses a cluster started by `make cluster-up` instead."""
+    yield from _session_cluster(node=False, reuse=os.environ.get("OSM_REAL_CLUSTER"))
+
+
+@pytest.fixture(scope="session")
+def real_node_cluster() -> Iterator[object]:
+    """The same with a real node (kubelet, containerd, CNI, kube-proxy, CoreDNS; images from
+    `make images`). ``OSM_REAL_NODE_CLUSTER=DIR`` reuses `make cluster-up NODE=1`."""
+    yield from _session_cluster(node=True, reuse=os.environ.get("OSM_REAL_NODE_CLUSTER"))
+
+
+def _session_cluster(*, node: bool, reuse: str | None) -> Iterator[object]:
     import shutil
     import tempfile
 
     from tests.realkube import cluster
 
-    existing = os.environ.get("OSM_REAL_CLUSTER")
-    if existing:
-        yield cluster.attach(Path(existing).resolve())
+    if reuse:
+        yield cluster.attach(Path(reuse).resolve())
         return
-    # Short path: containerd and kubelet sockets live under it and must stay < 108 bytes.
+    # Short path: the kubelet's sockets live under it and must stay < 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="osmk-", dir="/tmp"))
     try:
-        with cluster.running(root) as running:
+        with cluster.running(root, node=node) as running:
             yield running
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,17 @@
+"""tests/e2e runs on the real node (markers `kube` and `node`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.kube)
+            item.add_marker(pytest.mark.node)
+            item.add_marker(pytest.mark.slow)
