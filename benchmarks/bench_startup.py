@@ -38,12 +38,12 @@ GROUPS: dict[str, Sequence[str]] = {
     "mesh": ("list", "upgrade"),
     "metrics": ("enable", "disable"),
     "uninstall": ("mesh",),
-    "proxy": ("get",),
-    "policy": ("check-pods",),
+    "proxy": ("get", "status"),
+    "policy": ("check-pods", "lint", "analyze"),
     "support": ("bug-report",),
     "local": ("run",),
 }
-LEAVES = ("install", "dashboard", "version", "env", "completion", "demo")
+LEAVES = ("install", "dashboard", "version", "env", "completion", "demo", "stat")
 
 
 def bare_typer_source() -> str:

@@ -47,6 +47,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "policy": LazyCommand(
         "osm_cli.commands.policy", "Check, lint and analyze SMI traffic policies"
     ),
+    "stat": LazyCommand(
+        "osm_cli.commands.stat", "Success rate, requests/s and latency per workload"
+    ),
     "support": LazyCommand("osm_cli.commands.support", "Collect a bug report"),
     "version": LazyCommand("osm_cli.commands.version", "Print client and control-plane versions"),
     "env": LazyCommand("osm_cli.commands.env", "Print the osm CLI's environment"),

@@ -1,4 +1,4 @@
-"""Name checks done before any call to the cluster."""
+"""Name and duration checks done before any call to the cluster."""
 
 from __future__ import annotations
 
@@ -49,3 +49,24 @@ def require_dns1123_label(kind: str, value: str, max_length: int = 63) -> str:
 
 def require_namespace_name(value: str) -> str:
     return require_dns1123_label("namespace", value)
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
+
+
+def parse_duration(text: str) -> float:
+    """Go duration (``5m``, ``90s``, ``1h30m``) or plain seconds → seconds."""
+    text = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        seconds = float(text)
+    else:
+        parts = _DURATION_PART.findall(text)
+        if not parts or "".join(n + u for n, u in parts) != text:
+            raise InvalidInput(
+                f"invalid duration {text!r}", hint="Use a duration such as 5m, 90s or 1h30m"
+            )
+        unit = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+        seconds = sum(float(n) * unit[u] for n, u in parts)
+    if seconds <= 0:
+        raise InvalidInput(f"invalid duration {text!r}: must be positive")
+    return seconds

@@ -94,6 +94,7 @@ def install(
     import asyncio
 
     from osm_mesh.helm import lifecycle
+    from osm_mesh.validation import parse_duration
 
     app_ctx = app_context(ctx)
     grafana = enable_grafana if enable_grafana is not None else deploy_grafana
@@ -105,7 +106,7 @@ def install(
         sets=tuple(set_values or ()),
         value_files=tuple(values_files or ()),
         enforce_single_mesh=enforce_single_mesh,
-        timeout_s=lifecycle.parse_duration(timeout),
+        timeout_s=parse_duration(timeout),
         atomic=atomic,
         addons={"grafana": grafana, "prometheus": prometheus, "jaeger": deploy_jaeger},
     )

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from osm_mesh.envoy.telemetry import bootstrap_telemetry
+
 ADS_CLUSTER = "osm-controller"
 DEFAULT_CONTROLLER_SAN = "osm-controller.osm-system.svc"
 
@@ -68,6 +70,8 @@ def bootstrap(
         "endpoint": {"address": {"socket_address": {"address": ads_host, "port_value": ads_port}}}
     }
     return {
+        # osm_request_total & co. under their own names (envoy/telemetry.py).
+        **bootstrap_telemetry(),
         "node": {"id": node_id, "cluster": cluster},
         # An upstream cluster's traffic stats are created on its first request, not with the
         # cluster: ~19 KiB less per cluster a sidecar never calls (docs/performance.md).

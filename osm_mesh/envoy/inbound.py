@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from osm_mesh.catalog.model import Identity, Pod
-from osm_mesh.envoy import names, pb, resilience
+from osm_mesh.envoy import names, pb, resilience, telemetry
 from osm_mesh.envoy.index import MeshIndex
 from osm_mesh.envoy.model import HTTP_PROTOCOLS
 from osm_mesh.envoy.outbound import host_domains
@@ -125,6 +125,8 @@ def build_inbound(
                 names.INBOUND_ROUTE,
                 rbac=True,
                 forward_client_cert=opts.forward_client_cert,
+                # osm_request_total / osm_request_duration_ms for this pod's workload.
+                access_log=[telemetry.request_stats_logger(pod)] if pod is not None else (),
             )
         ],
         transport_socket=pb.downstream_tls(index.trust_domain),

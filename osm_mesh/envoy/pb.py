@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from envoy.config.accesslog.v3.accesslog_pb2 import AccessLog
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2, protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2
@@ -363,8 +364,10 @@ def http_connection_manager(
     rbac: bool,
     forward_client_cert: bool = False,
     extra_filters: Sequence[hcm_pb2.HttpFilter] = (),
+    access_log: Sequence[AccessLog] = (),
 ) -> listener_components_pb2.Filter:
-    """``extra_filters`` go between RBAC and the router (e.g. the fault filter)."""
+    """``extra_filters`` go between RBAC and the router (e.g. the fault filter);
+    ``access_log``: AccessLog messages (the inbound request metrics, ``telemetry``)."""
     filters = [DENY_ALL_RBAC_FILTER] if rbac else []
     hcm = hcm_pb2.HttpConnectionManager(
         stat_prefix=stat_prefix,
@@ -377,6 +380,7 @@ def http_connection_manager(
         normalize_path=wrappers_pb2.BoolValue(value=True),
         merge_slashes=True,
         path_with_escaped_slashes_action=hcm_pb2.HttpConnectionManager.UNESCAPE_AND_FORWARD,
+        access_log=list(access_log),
     )
     if forward_client_cert:
         # Tell the app who called (x-forwarded-client-cert with the peer's URI SAN).

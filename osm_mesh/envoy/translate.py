@@ -59,6 +59,7 @@ from osm_mesh.envoy.outbound import (
     build_vhost,
     host_domains,
 )
+from osm_mesh.envoy.telemetry import workload_of
 
 __all__ = [
     "HTTP_PROTOCOLS",
@@ -198,7 +199,10 @@ class Translator:
             for sp in svc.ports
         )
         app_ip = pod.ip if pod is not None and index.options.mode == "local" else ""
-        key = (identity, bind_ip, app_ip, tuple(s.key for s in services), targets)
+        # The inbound listener's request metrics name the pod's workload (telemetry.py): only
+        # replicas of one workload share it.
+        workload = workload_of(pod) if pod is not None else None
+        key = (identity, bind_ip, app_ip, tuple(s.key for s in services), targets, workload)
         with self._lock:
             cached = self._inbound.get(key)
         if cached is None:

@@ -10,7 +10,6 @@ These are coroutines: pyhelm3 is async, and the CLI runs each flow with one ``as
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -66,27 +65,6 @@ def validate_namespace(name: str) -> str:
     if problem:
         raise InvalidInput(f"invalid namespace name {name!r}: {problem}")
     return name
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
-
-
-def parse_duration(text: str) -> float:
-    """Go duration (``5m``, ``90s``, ``1h30m``) or plain seconds → seconds."""
-    text = text.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        seconds = float(text)
-    else:
-        parts = _DURATION_PART.findall(text)
-        if not parts or "".join(n + u for n, u in parts) != text:
-            raise InvalidInput(
-                f"invalid duration {text!r}", hint="Use a duration such as 5m, 90s or 1h30m"
-            )
-        unit = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-        seconds = sum(float(n) * unit[u] for n, u in parts)
-    if seconds <= 0:
-        raise InvalidInput(f"invalid duration {text!r}: must be positive")
-    return seconds
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ def mesh_upgrade(
     """Upgrade a mesh's control plane (Helm upgrade keeping its name and, unless
     --reset-values, its current values)."""
     from osm_mesh.helm import lifecycle
+    from osm_mesh.validation import parse_duration
 
     app_ctx = app_context(ctx)
     options = lifecycle.UpgradeOptions(
@@ -49,7 +50,7 @@ def mesh_upgrade(
         chart_path=chart_path,
         sets=tuple(set_values or ()),
         value_files=tuple(values_files or ()),
-        timeout_s=lifecycle.parse_duration(timeout),
+        timeout_s=parse_duration(timeout),
         atomic=atomic,
         reset_values=reset_values,
     )

@@ -58,7 +58,8 @@ def uninstall_mesh(
     ] = False,
     output: OutputOption = OutputFormat.table,
 ) -> None:
-    from osm_mesh.helm import lifecycle, uninstall
+    from osm_mesh.helm import uninstall
+    from osm_mesh.validation import parse_duration
 
     app_ctx = app_context(ctx)
     namespace = app_ctx.settings.osm_namespace
@@ -68,7 +69,7 @@ def uninstall_mesh(
         delete_cluster_wide=delete_cluster_wide_resources,
         delete_namespace=delete_namespace,
         ca_bundle_secret_name=ca_bundle_secret_name,
-        timeout_s=lifecycle.parse_duration(timeout),
+        timeout_s=parse_duration(timeout),
     )
     if dry_run:
         from osm_mesh.helm.uninstall_plan import plan_uninstall

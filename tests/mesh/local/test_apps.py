@@ -136,3 +136,26 @@ def test_frontend_page_shows_the_articles_error_text(start_app, block):
     status, _, body = _get(f"http://{fe}:8080/data")
     data = json.loads(body)
     assert data["status"] == 0 and data["values"] is None and data["error"]
+
+
+def test_api_fails_the_asked_share_and_answers_any_status():
+    import http.client
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from osm_mesh.local.apps.api import make_handler
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler("v2", fail_percent=20))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        codes = []
+        for path in ["/api/values"] * 100 + ["/status/503", "/status/99"]:
+            conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=5)
+            conn.request("GET", path)
+            codes.append(conn.getresponse().status)
+            conn.close()
+        assert codes[:100].count(500) == 20 and codes[:100].count(200) == 80
+        assert codes[100:] == [503, 404]
+    finally:
+        server.shutdown()
+        server.server_close()
