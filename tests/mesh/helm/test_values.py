@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from osm_mesh.errors import InvalidInput
-from osm_mesh.helm.lifecycle import InstallOptions, install_values, parse_duration
+from osm_mesh.helm.lifecycle import InstallOptions, install_values
 from osm_mesh.helm.values import load_values_file, merge, parse_set, user_values
+from osm_mesh.validation import parse_duration
 
 
 @pytest.mark.parametrize(
