@@ -11,8 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from osm_mesh.local.demo import call_frontend
+from osm_mesh.local.inputs import load_objects
 from osm_mesh.local.runtime import LocalMesh
-from osm_mesh.local.workloads import load_objects
 from osm_mesh.stat.collect import Scope, local_collector
 from osm_mesh.stat.compute import workload_stats
 
