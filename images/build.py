@@ -16,6 +16,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import sys
 import tarfile
 import time
@@ -127,6 +128,8 @@ def build(names: list[str], force: list[str], out: Path, cache: Path) -> int:
     cache.mkdir(parents=True, exist_ok=True)
     with (cache / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one build per cache at a time
+        # Holding the lock, no other build runs: anything in work/ is left by a killed one.
+        shutil.rmtree(cache / "work", ignore_errors=True)
         work = cache / "work" / str(os.getpid())
         work.mkdir(parents=True)
         ctx = Context(cache=cache, work=work, out=out)
@@ -175,6 +178,10 @@ def _enter_private_mount_namespace(argv: list[str]) -> None:
     os.execvpe("unshare", [*cmd, *argv], env)
 
 
+def _interrupt(signo: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="python -m images", description=__doc__.split("\n")[0])
@@ -197,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"images: missing tools; install: {', '.join(missing)}", file=sys.stderr)
         return 1
     _enter_private_mount_namespace(argv)
+    # SIGTERM unwinds like Ctrl-C, so the buildah storage and work folder are removed.
+    signal.signal(signal.SIGTERM, _interrupt)
     if not os.environ.get("OSM_IMAGES_NO_NICE"):
         os.nice(10)  # 2 shared cores: the Go and image builds yield to everything else
     try:
@@ -204,3 +213,6 @@ def main(argv: list[str] | None = None) -> int:
     except BuildError as exc:
         print(f"images: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("images: interrupted (nothing half-built is kept)", file=sys.stderr)
+        return 130
