@@ -206,6 +206,28 @@ def _serials(s: Scenario, namespace: str, pod: str) -> set[str]:
     }
 
 
+def injector_down_fails_closed(s: Scenario) -> None:
+    """With the injector down, the webhook's failurePolicy (Fail) refuses new pods of meshed
+    namespaces -- none starts without its sidecar -- while other namespaces are untouched."""
+    s.kubectl("scale", "deployment/osm-injector", "-n", OSM_NS, "--replicas=0")
+    try:
+        s.eventually("injector gone", lambda: not s.pods(OSM_NS, "app=osm-injector"), 120)
+        refused = s.kubectl(
+            "run", "no-sidecar", "-n", SIMPLE, f"--image={SAMPLE_IMAGE}", "--restart=Never",
+            check=False,
+        )  # fmt: skip
+        _expect(refused.returncode != 0, "a meshed pod was created with the injector down")
+        _expect("osm-inject" in refused.stderr, f"not refused by the webhook: {refused.stderr}")
+        s.kubectl("run", "outside", "-n", "default", f"--image={SAMPLE_IMAGE}", "--restart=Never")
+        outside = s.kubectl_json("get", "pod", "outside", "-n", "default")
+        names = [c["name"] for c in outside["spec"]["containers"]]
+        _expect(names == ["outside"], f"a pod outside the mesh was changed: {names}")
+        s.kubectl("delete", "pod", "outside", "-n", "default", "--wait=false")
+    finally:
+        s.kubectl("scale", "deployment/osm-injector", "-n", OSM_NS, "--replicas=1")
+        s.wait_rollout(OSM_NS, "osm-injector")
+
+
 def restarted_pod_gets_a_new_certificate(s: Scenario) -> None:
     old = s.pod_name(SIMPLE, "api")
     before = _serials(s, SIMPLE, old)
@@ -371,6 +393,7 @@ STEPS: list[Callable[[Scenario], None]] = [
     denied_without_traffic_target,
     allowed_with_traffic_target,
     plaintext_refused,
+    injector_down_fails_closed,
     restarted_pod_gets_a_new_certificate,
     controller_down_traffic_flows,
     canary_split,

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,15 +85,33 @@ class RealCluster:
         write_kubeconfig(path, server=self.server, ca=self.ca, user=service_account, token=token)
         return path
 
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision (what the API server does every
+        5 minutes): watches resumed from an older resourceVersion then get 410 Gone.
+        Returns the revision."""
+        port = int(self.state["etcd_port"])
+
+        def post(path: str, body: dict) -> dict:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST"
+            )
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+
+        revision = int(post("/v3/kv/range", {"key": "AA=="})["header"]["revision"])
+        post("/v3/kv/compaction", {"revision": revision, "physical": True})
+        return revision
+
     def component_pid(self, name: str) -> int:
         return int(self.state["components"][name]["pid"])
 
-    def restart(self, name: str, *, timeout: float = 60) -> float:
-        """Kill a component as a crash would; the supervisor starts it again. Returns the
-        seconds until the API server answers /readyz again."""
+    def restart(self, name: str, *, timeout: float = 60, graceful: bool = False) -> float:
+        """Kill a component as a crash would (SIGKILL), or stop it as an upgrade would
+        (``graceful``: SIGTERM, it closes its watches cleanly); the supervisor starts it again.
+        Returns the seconds until the API server answers /readyz again."""
         old = self.component_pid(name)
         began = time.monotonic()
-        os.kill(old, signal.SIGKILL)
+        os.kill(old, signal.SIGTERM if graceful else signal.SIGKILL)
         if not probe.wait_until(
             lambda: self.state.get("components", {}).get(name, {}).get("pid") not in (None, old),
             timeout=timeout,
