@@ -1,7 +1,8 @@
 """The controller against the real API server, with the identity its pod would have (a
 TokenRequest token of the chart's own ServiceAccount, with the chart's RBAC): it syncs 500
-pods that kube-controller-manager creates, survives an API server crash that breaks its watches, and the 410 Gone ("too old resource version") that a CRD update gives its
-resumed watches, and loses no object on the way."""
+pods that kube-controller-manager creates, survives an API server crash that breaks its
+watches and the replacement of a watch cache after etcd compaction (410 Gone / "storage is
+(re)initializing"), and loses no object on the way."""
 
 from __future__ import annotations
 
