@@ -68,9 +68,11 @@ def explain_vhosts(
         body = f"osm: Service {svc.namespace}/{svc.name} has no such HTTP port"
         body += f"; its HTTP ports: {', '.join(map(str, http))}" if http else ""
         if tcp:
+            var = svc.name.upper().replace("-", "_")
             body += (
-                f"; its TCP ports ({', '.join(map(str, tcp))}) are not carried by the local "
-                "mesh, whose sidecars proxy HTTP only"
+                f"; its TCP ports ({', '.join(map(str, tcp))}) are not HTTP: connect to your "
+                f"own address at the port ($POD_IP:{tcp[0]}, announced as "
+                f"${var}_SERVICE_HOST:${var}_SERVICE_PORT), the sidecar carries it"
             )
         add(
             f"explain-port|{svc.namespace}/{svc.name}",

@@ -47,10 +47,11 @@ def build_outbound_table(
     for svc, sp in index.outbound_services(source):
         used.add(svc.key)
         if sp.protocol not in HTTP_PROTOCOLS:
-            # Only cluster mode has a way to send TCP (iptables + original destination
-            # port); without Service cluster IPs the port alone selects the service, so
-            # the first service (sorted) on a port wins.
-            if index.options.mode == "cluster" and sp.port not in tcp:
+            # Cluster mode: iptables + the original destination port; local mode: a listener
+            # on the caller's own address at the service port (local_tcp_listeners). Without
+            # Service cluster IPs the port alone selects the service, so the first service
+            # (sorted) on a port wins.
+            if sp.port not in tcp:
                 cluster, cla = cluster_of(svc, sp.port)
                 clusters[cluster.name] = cluster
                 endpoints[cla.cluster_name] = cla
@@ -172,11 +173,35 @@ def host_domains(service: Service, port: int, *, short: bool) -> list[str]:
     return out
 
 
+def local_tcp_listeners(
+    bind_ip: str, tcp: tuple[tuple[int, str], ...], taken: set[int]
+) -> dict[str, pb.Listener]:
+    """Local mode: one listener per TCP service port on the caller's own address
+    (``$POD_IP:<port>``, announced to the app as ``<SVC>_SERVICE_HOST``/``_PORT``), proxying
+    over mTLS to the service; none on a port the pod already uses (``taken``)."""
+    return {
+        f"outbound-tcp|{port}": pb.Listener(
+            name=f"outbound-tcp|{port}",
+            address=pb.socket_address(bind_ip, port),
+            filter_chains=[
+                pb.listener_components_pb2.FilterChain(
+                    name=f"outbound-tcp|{port}",
+                    filters=[pb.tcp_proxy(f"outbound-tcp-{port}", cluster)],
+                )
+            ],
+        )
+        for port, cluster in tcp
+        if port not in taken
+    }
+
+
 def build_outbound_listener(
     index: MeshIndex, bind_ip: str, tcp: tuple[tuple[int, str], ...]
 ) -> pb.Listener:
     """``outbound-listener`` on ``bind_ip``: one chain per TCP port, then HTTP (and egress)."""
     opts = index.options
+    if opts.mode == "local":
+        tcp = ()  # local mode: listeners of their own (local_tcp_listeners)
     chains = [
         pb.listener_components_pb2.FilterChain(
             name=f"outbound-tcp|{port}",

@@ -58,6 +58,7 @@ from osm_mesh.envoy.outbound import (
     build_outbound_table,
     build_vhost,
     host_domains,
+    local_tcp_listeners,
 )
 from osm_mesh.envoy.telemetry import workload_of
 
@@ -126,6 +127,11 @@ class Translator:
         if bind_ip is not None:
             listener = self.outbound_listener(bind_ip, outbound.tcp)
             res.listeners[names.OUTBOUND_LISTENER] = listener
+            if local and pod is not None:
+                taken = {options.outbound_port, options.inbound_port, names.ADMIN_PORT}
+                app_ports = {port for _, port in pod.container_ports} or {80}
+                taken |= app_ports | {pod.local_port(port) for port in app_ports}
+                res.listeners.update(local_tcp_listeners(bind_ip, outbound.tcp, taken))
         inbound = self.inbound(pod, proxy.identity, bind_ip)
         res.routes.update(inbound.routes)
         res.listeners.update(inbound.listeners)

@@ -174,22 +174,35 @@ class LocalMesh:
             config = build_catalog(configs, monitored="all").mesh_config
         return traffic_policy(config, self.documents)
 
-    def tcp_service_ports(self) -> list[str]:
-        """``ns/svc:port`` of the TCP ports of the manifests' Services: the local mesh's
-        sidecars proxy HTTP only, so apps cannot reach these through them."""
-        from osm_mesh.catalog.build import service_from
-        from osm_mesh.envoy.model import HTTP_PROTOCOLS
+    def tcp_unreachable(self) -> list[str]:
+        """TCP Service ports the apps cannot reach: each is served on the caller's own
+        address at the service port, so a port of a sidecar, of an app, or of an earlier
+        (sorted) TCP Service leaves no room for it."""
+        from osm_mesh.catalog.build import port_protocol
+        from osm_mesh.local.workloads import SIDECAR_PORTS, container_ports, namespace_of
 
+        app_ports = container_ports(self.objects)
+        first: dict[int, str] = {}
         out = []
-        for doc in self.documents:
-            if doc.obj.get("kind") == "Service" and doc.obj.get("apiVersion") == "v1":
-                svc = service_from(doc.obj)
-                out += [
-                    f"{svc.namespace}/{svc.name}:{p.port}"
-                    for p in svc.ports
-                    if p.protocol not in HTTP_PROTOCOLS and p.protocol != "udp"
-                ]
-        return sorted(set(out))
+        services = sorted(
+            (o for o in self.objects if o.get("kind") == "Service" and o.get("apiVersion") == "v1"),
+            key=lambda o: (namespace_of(o), str(o["metadata"]["name"])),
+        )
+        for svc in services:
+            key = f"{namespace_of(svc)}/{svc['metadata']['name']}"
+            for port in (svc.get("spec") or {}).get("ports") or []:
+                number = port.get("port") if isinstance(port, dict) else None
+                if not isinstance(number, int) or port_protocol(port) != "tcp":
+                    continue
+                if number in SIDECAR_PORTS:
+                    out.append(f"{key}:{number} (a sidecar port)")
+                elif number in first:
+                    out.append(f"{key}:{number} (taken by {first[number]})")
+                else:
+                    first[number] = key
+                    if number in app_ports:
+                        out.append(f"{key}:{number} (from apps that listen on {number} themselves)")
+        return out
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> LocalMesh:

@@ -191,6 +191,7 @@ def plan_pods(
     }
     problems: list[str] = []
     pods: list[LocalPod] = []
+    tcp_services = _tcp_services(objects)
     ordered = sorted(deployments(objects), key=lambda d: (namespace_of(d), d["metadata"]["name"]))
     for deployment in ordered:
         ns, name = namespace_of(deployment), deployment["metadata"]["name"]
@@ -253,6 +254,17 @@ def plan_pods(
             proxy = f"http://{ip}:{ENVOY_OUTBOUND_PORT}"
             app_port = ports[0] if ports else 80
             local_ports = _local_ports(ip, ports or (app_port,), listen_port)
+            # TCP Services of the namespace, as Kubernetes announces Services: the sidecar
+            # listens for each on this pod's own address at the service port.
+            own = set(ports or (app_port,)) | set(local_ports.values()) | set(SIDECAR_PORTS)
+            for svc_name, port_name, port in tcp_services.get(ns, ()):
+                if port in own:
+                    continue
+                var = svc_name.upper().replace("-", "_")
+                env.setdefault(f"{var}_SERVICE_HOST", ip)
+                env.setdefault(f"{var}_SERVICE_PORT", str(port))
+                if port_name:
+                    env[f"{var}_SERVICE_PORT_{port_name.upper().replace('-', '_')}"] = str(port)
             env.update(
                 {f"PORT_{p}": str(local_ports.get(p, p)) for p in ports},
                 POD_IP=ip,
@@ -291,6 +303,29 @@ def plan_pods(
             hint=f'Annotate each Deployment, e.g. {COMMAND_ANNOTATION}: "python -m mypkg.server".',
         )
     return pods
+
+
+def _tcp_services(objects: Sequence[Obj]) -> dict[str, list[tuple[str, str, int]]]:
+    """namespace -> (service, port name, port) of every TCP Service port, first port wins."""
+    from osm_mesh.catalog.build import port_protocol
+
+    out: dict[str, list[tuple[str, str, int]]] = {}
+    seen: set[int] = set()
+    services = sorted(
+        (o for o in objects if o.get("kind") == "Service" and o.get("apiVersion") == "v1"),
+        key=lambda o: (namespace_of(o), str(o["metadata"]["name"])),
+    )
+    for svc in services:
+        for port in (svc.get("spec") or {}).get("ports") or []:
+            number = port.get("port") if isinstance(port, dict) else None
+            if not isinstance(number, int) or port_protocol(port) not in ("tcp",):
+                continue
+            if number in seen:
+                continue  # the translation gives a port to the first service (sorted)
+            seen.add(number)
+            name = str(port.get("name") or "")
+            out.setdefault(namespace_of(svc), []).append((svc["metadata"]["name"], name, number))
+    return out
 
 
 def _local_ports(ip: str, ports: Sequence[int], listen_port: ListenPort | None) -> dict[int, int]:

@@ -101,11 +101,11 @@ def local_run(
     for finding in mesh.findings:
         app_ctx.info(finding.text())
     app_ctx.info(mesh.traffic_policy.describe())
-    tcp = mesh.tcp_service_ports()
-    if tcp:
+    unreachable = mesh.tcp_unreachable()
+    if unreachable:
         app_ctx.info(
-            "Not reachable through the sidecars (the local mesh carries HTTP only): "
-            + ", ".join(tcp)
+            "TCP services apps cannot reach (each is served at the service port on the "
+            "caller's own address): " + "; ".join(unreachable)
         )
     try:
         app_ctx.info(f"Starting the local mesh (logs in {mesh.log_dir}) ...")

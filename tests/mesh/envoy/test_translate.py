@@ -280,8 +280,14 @@ def test_cluster_mode_outbound_tcp_by_destination_port(cert):
     assert chains[0]["filters"][0]["typedConfig"]["cluster"] == "shop/db|5432"
     tls = as_json(res.clusters["shop/db|5432"])["transportSocket"]["typedConfig"]
     assert tls["sni"] == "tcp-5432.db.shop.svc.cluster.local"
+    # Local mode (no iptables): a listener of its own on the caller's address (issue 12.4).
     local = translate(cat, api, TranslateOptions(mode="local"), cert)
-    assert "shop/db|5432" not in local.clusters  # no way to send TCP without iptables
+    assert "shop/db|5432" in local.clusters
+    listener = as_json(local.listeners["outbound-tcp|5432"])
+    assert listener["address"]["socketAddress"]["portValue"] == 5432
+    assert listener["filterChains"][0]["filters"][0]["typedConfig"]["cluster"] == "shop/db|5432"
+    outbound = as_json(local.listeners[names.OUTBOUND_LISTENER])["filterChains"]
+    assert [c["name"] for c in outbound] == ["outbound-http"]
 
 
 def test_egress_passes_unknown_destinations_through_in_cluster_mode(cert):

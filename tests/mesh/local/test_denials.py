@@ -97,9 +97,10 @@ def mesh(tmp_path_factory):
             "http://api.osm-simple-app:8080/api/values",
             404,
             "Service osm-simple-app/api has no such HTTP port; its HTTP ports: 80; its TCP "
-            "ports (5432) are not carried by the local mesh",
+            "ports (5432) are not HTTP: connect to your own address at the port ($POD_IP:5432, "
+            "announced as $API_SERVICE_HOST:$API_SERVICE_PORT)",
         ),
-        ("http://api.osm-simple-app:5432/", 404, "its TCP ports (5432) are not carried"),
+        ("http://api.osm-simple-app:5432/", 404, "its TCP ports (5432) are not HTTP"),
         (
             "http://web/",
             404,
@@ -141,28 +142,30 @@ def test_permissive_mode_has_no_policy_denial_but_the_same_reasons(tmp_path):
 
 
 def test_local_run_says_at_start_which_tcp_services_apps_cannot_reach(osm, tmp_path):
-    """Issue 12.4, the stated alternative: the local mesh carries HTTP only (apps use their
-    sidecar as an HTTP proxy; there is no iptables to catch their TCP connections)."""
+    """Issue 12.4: each TCP Service port is served on the caller's own address at that port,
+    so two TCP Services on one port, or one on a sidecar's port, cannot both be reached."""
     import json
 
     quits = {**WEB, "metadata": {**WEB["metadata"]}}
     quits["metadata"]["annotations"] = {"local.openservicemesh.io/command": "sh -c 'exit 3'"}
-    db = {
-        **WEB_SERVICE,
-        "metadata": {"name": "db", "namespace": "other"},
-        "spec": {
-            "selector": {"app": "web"},
-            "ports": [{"name": "tcp-pg", "port": 5432}, {"name": "http", "port": 80}],
-        },
-    }
+
+    def tcp_service(name: str, port: int) -> dict:
+        return {
+            **WEB_SERVICE,
+            "metadata": {"name": name, "namespace": "other"},
+            "spec": {"selector": {"app": "web"}, "ports": [{"name": "tcp-x", "port": port}]},
+        }
+
+    items = [quits, WEB_SERVICE, tcp_service("db", 5432), tcp_service("db2", 5432)]
+    items.append(tcp_service("odd", 15001))
     (tmp_path / "m.json").write_text(
-        json.dumps({"apiVersion": "v1", "kind": "List", "items": [quits, WEB_SERVICE, db]})
+        json.dumps({"apiVersion": "v1", "kind": "List", "items": items})
     )
     result = osm(
         ["local", "run", "-f", str(tmp_path / "m.json"), "--work-dir", str(tmp_path / "w")]
     )
     assert (
-        "Not reachable through the sidecars (the local mesh carries HTTP only): other/db:5432\n"
-        in result.stderr
-    )
+        "TCP services apps cannot reach (each is served at the service port on the caller's own "
+        "address): other/db2:5432 (taken by other/db); other/odd:15001 (a sidecar port)\n"
+    ) in result.stderr
     assert result.exit_code == 1 and "exited with code 3" in result.stderr
