@@ -8,8 +8,8 @@ what the source may call, whose domains win):
 
 - a mesh Service the source may not call (SMI mode): 403, "no TrafficTarget allows
   <source> to call <service>" — the only answer that names a TrafficTarget;
-- a callable Service on a port it does not have (``api.ns:8080``), or on a TCP port (the
-  local mesh's sidecars carry HTTP only): 404 with the Service's HTTP ports;
+- a callable Service on a port it does not have (``api.ns:8080``), or on a TCP port (reached
+  at the caller's own address, not through the HTTP proxy): 404 saying where to go;
 - a short name (``web``) of a Service that exists only in other namespaces: 404 naming the
   full names to use;
 - any other host: 404, "no Service in the mesh answers to this host".
