@@ -11,7 +11,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from osm_mesh.envoy.resilience import circuit_breakers
 from osm_mesh.smi.policy_ext import ConnectionSettings
 from osm_mesh.xds.cache import CLUSTER, ENDPOINT
-from tests.mesh.xds.test_server import NODE, Client, Ident, ca, server  # noqa: F401 (fixtures)
+from tests.mesh.xds.test_server import NODE, Client, boot_ca, ca, node_cert, server  # noqa: F401 (fixtures)
 
 
 def resources(max_connections: int | None) -> dict:
@@ -26,9 +26,10 @@ def resources(max_connections: int | None) -> dict:
     }
 
 
-def test_endpoints_resent_for_an_updated_cluster(server, ca):  # noqa: F811
+def test_endpoints_resent_for_an_updated_cluster(server, ca, boot_ca):  # noqa: F811
     server.cache.set_snapshot(NODE, resources(None))
-    client = Client(server.port, ca.cert_pem, ca.issue(Ident("shop", "web")))
+    # The bootstrap certificate the injector gives the proxy (what ADS now trusts).
+    client = Client(server.port, ca.cert_pem, node_cert(boot_ca))
     try:
         client.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)
         cds = client.recv()
