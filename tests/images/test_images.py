@@ -255,3 +255,68 @@ def test_prometheus_runs_the_charts_config_and_args(containerd, manifest, tmp_pa
         assert "kubernetes_sd_configs" in json.loads(loaded)["data"]["yaml"]
     finally:
         containerd.remove(task)
+
+
+COREFILE = """\
+.:53 {
+    errors
+    health :8080
+    hosts {
+        10.96.0.1 kubernetes.default.svc.cluster.local
+    }
+}
+"""
+# A DNS query for one A record over UDP, the standard library only: header (id, RD flag,
+# one question), the name as labels, type A, class IN; prints rcode and the last answer.
+DNS_QUERY = """\
+import socket, struct
+name = b"".join(bytes([len(p)]) + p for p in b"kubernetes.default.svc.cluster.local".split(b"."))
+header = struct.pack(">HHHHHH", 0x4F53, 0x0100, 1, 0, 0, 0)
+query = header + name + b"\\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+for _ in range(50):
+    try:
+        s.sendto(query, ("127.0.0.1", 53))
+        answer = s.recv(512)
+        break
+    except OSError:
+        pass
+_, flags, _, count = struct.unpack(">HHHH", answer[:8])
+print("rcode", flags & 0xF, "answers", count, "address", socket.inet_ntoa(answer[-4:]))
+"""
+
+
+def test_coredns_answers_dns_with_its_directive_order(containerd, manifest, tmp_path):
+    """CoreDNS serves a Corefile on :53 in its own network namespace; a Python container
+    joining that namespace asks it (the plugin chain runs with main.go's directive order)."""
+    folder = tmp_path / "coredns"
+    folder.mkdir(mode=0o755)
+    (folder / "Corefile").write_text(COREFILE)
+    (folder / "Corefile").chmod(0o644)
+    task = "coredns-check"
+    containerd.ctr(
+        "run",
+        "--detach",
+        "--read-only",
+        "--mount",
+        f"type=bind,src={folder},dst=/etc/coredns,options=rbind:ro",
+        manifest["coredns"]["ref"],
+        task,
+        "/coredns",
+        "-conf",
+        "/etc/coredns/Corefile",
+    )
+    try:
+        listed = containerd.ctr("tasks", "ls").stdout
+        pid = re.search(rf"^{task}\s+(\d+)\s+RUNNING", listed, re.M)
+        assert pid, listed
+        asked = containerd.run(
+            manifest["osm-sample-api-v1"]["ref"],
+            ["python3", "-c", DNS_QUERY],
+            "--with-ns",
+            f"network:/proc/{pid.group(1)}/ns/net",
+        )
+        assert "rcode 0 answers 1 address 10.96.0.1" in asked.stdout, asked.stdout + asked.stderr
+    finally:
+        containerd.remove(task)
