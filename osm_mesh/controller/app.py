@@ -7,9 +7,9 @@
 3. lists and watches the cluster (``KubeSource``) and waits for the first full listing;
 4. starts the ControlPlane: ADS over mutual TLS on :15128, its server certificate for
    ``osm-controller.<namespace>.svc`` (what every injected bootstrap checks);
-5. starts the helpers that follow the catalog: bootstrap Secrets adopted by their pods
-   (``adopt``), policy problems posted as Events (``events``), MeshConfig certificate
-   validity applied to issuing.
+5. starts the helpers that follow the catalog: bootstrap Secrets owned by their pods and their
+   certificates renewed (``bootstrap_secrets``), policy problems posted as Events
+   (``events``), MeshConfig certificate validity applied to issuing.
 
 ``stop()`` undoes it in reverse; ``python -m osm_mesh.controller`` calls it on SIGTERM.
 See docs/controller.md.
@@ -31,7 +31,7 @@ from osm_mesh import labels
 from osm_mesh.catalog.kube_watch import RESYNC_S, KubeSource, resilient_client
 from osm_mesh.catalog.model import Catalog
 from osm_mesh.certs.ca import CertificateAuthority, expiry_warning
-from osm_mesh.controller.adopt import BootstrapSecretAdopter
+from osm_mesh.controller.bootstrap_secrets import BootstrapSecretKeeper
 from osm_mesh.controller.ca import ensure_ca
 from osm_mesh.controller.events import ProblemReporter
 from osm_mesh.controller.http import HttpServer, Reply
@@ -152,7 +152,7 @@ class Controller:
         self.ca: CertificateAuthority | None = None
         self.control_plane: ControlPlane | None = None
         self.ca_origin: str | None = None
-        self.adopter: BootstrapSecretAdopter | None = None
+        self.bootstrap_secrets: BootstrapSecretKeeper | None = None
         self.reporter: ProblemReporter | None = None
         self._unwatch_config: Any = None
         self.http = HttpServer(
@@ -271,7 +271,9 @@ class Controller:
         )
         self.control_plane.start()
         self._unwatch_config = self.source.watch(self._apply_mesh_config)
-        self.adopter = BootstrapSecretAdopter(self.kube, self.source).start()
+        self.bootstrap_secrets = BootstrapSecretKeeper(
+            self.kube, self.source, ca, trust_domain=self.control_plane.trust_domain
+        ).start()
         self.reporter = ProblemReporter(self.kube, self.source, s.pod_name).start()
         self._started.set()
         log.info(
@@ -301,7 +303,7 @@ class Controller:
         if self._unwatch_config is not None:
             self._unwatch_config()
             self._unwatch_config = None
-        for helper in (self.reporter, self.adopter):
+        for helper in (self.reporter, self.bootstrap_secrets):
             if helper is not None:
                 helper.stop()
         if self.control_plane is not None:

@@ -1,4 +1,5 @@
-"""A daemon thread that does one pass of work after each change of the controller's catalog."""
+"""A daemon thread that does one pass of work after each change of the controller's catalog
+(and, for work that falls due with time, when ``_next_pass_in()`` says)."""
 
 from __future__ import annotations
 
@@ -44,12 +45,16 @@ class CatalogWorker:
     def _halted(self) -> bool:
         return False
 
+    def _next_pass_in(self) -> float | None:
+        """Seconds until a pass is due without a catalog change (None: only on changes)."""
+        return None
+
     def _run_pass(self) -> object:
         raise NotImplementedError
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait()
+            self._wake.wait(self._next_pass_in())
             self._wake.clear()
             if self._stop.is_set() or self._halted():
                 return

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from osm_mesh.envoy.telemetry import bootstrap_telemetry
@@ -32,6 +33,56 @@ class BootstrapTLS:
     cert_file: str | None = None
     key_file: str | None = None
     ca_file: str | None = None
+    # The client certificate and key as a file-based SDS resource (``client_cert_sds``) at
+    # this path, re-read whenever its directory changes: how a renewed bootstrap certificate,
+    # written to the pod's Secret, reaches a running Envoy through the mounted volume.
+    cert_sds_file: str | None = None
+
+
+ADS_CLIENT_SECRET = "ads-client-cert"
+SECRET_TYPE = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+
+
+def client_cert_sds(cert_pem: bytes, key_pem: bytes) -> dict[str, Any]:
+    """The content of ``BootstrapTLS.cert_sds_file``: one SDS Secret with the ADS client
+    certificate and key inline (one file, so a change is never half-seen)."""
+    return {
+        "resources": [
+            {
+                "@type": SECRET_TYPE,
+                "name": ADS_CLIENT_SECRET,
+                "tls_certificate": {
+                    "certificate_chain": {"inline_string": cert_pem.decode()},
+                    "private_key": {"inline_string": key_pem.decode()},
+                },
+            }
+        ]
+    }
+
+
+def _client_certificate(tls: BootstrapTLS) -> dict[str, Any]:
+    if tls.cert_sds_file is not None:
+        path = PurePosixPath(tls.cert_sds_file)
+        source = {
+            "path_config_source": {
+                "path": str(path),
+                "watched_directory": {"path": str(path.parent)},
+            },
+            "resource_api_version": "V3",
+        }
+        return {
+            "tls_certificate_sds_secret_configs": [
+                {"name": ADS_CLIENT_SECRET, "sds_config": source}
+            ]
+        }
+    return {
+        "tls_certificates": [
+            {
+                "certificate_chain": _data_source(tls.cert_pem, tls.cert_file),
+                "private_key": _data_source(tls.key_pem, tls.key_file),
+            }
+        ]
+    }
 
 
 def _data_source(pem: bytes | None, path: str | None) -> dict[str, str]:
@@ -124,14 +175,7 @@ def bootstrap(
                             "sni": controller_san,
                             "common_tls_context": {
                                 "alpn_protocols": ["h2"],
-                                "tls_certificates": [
-                                    {
-                                        "certificate_chain": _data_source(
-                                            tls.cert_pem, tls.cert_file
-                                        ),
-                                        "private_key": _data_source(tls.key_pem, tls.key_file),
-                                    }
-                                ],
+                                **_client_certificate(tls),
                                 "validation_context": {
                                     "trusted_ca": _data_source(tls.ca_pem, tls.ca_file),
                                     "match_typed_subject_alt_names": [

@@ -24,14 +24,22 @@ from osm_mesh.envoy import names
 from osm_mesh.envoy.bootstrap import (
     BootstrapTLS,
     bootstrap,
+    client_cert_sds,
     loopback_cluster,
     node_id,
     path_listener,
 )
-from osm_mesh.injector.patch import BOOTSTRAP_KEY, InjectorSettings, bootstrap_secret_name
+from osm_mesh.injector.patch import (
+    BOOTSTRAP_KEY,
+    BOOTSTRAP_MOUNT,
+    InjectorSettings,
+    bootstrap_secret_name,
+)
 from osm_mesh.injector.probes import ProbeRoute, probe_resources
 
 METRICS_LISTENER = "prometheus-listener"
+# The bootstrap certificate, as a file-based SDS resource next to the bootstrap.
+ADS_CERT_KEY = "ads-client-cert.json"
 ADMIN_CLUSTER = "envoy-admin"
 
 
@@ -41,21 +49,21 @@ def pod_bootstrap(
     namespace: str,
     service_account: str,
     settings: InjectorSettings,
-    cert: IssuedCert,
     ca_pem: bytes,
     admin_port: int = names.ADMIN_PORT,
     metrics_port: int = names.PROMETHEUS_PORT,
     probes: tuple[ProbeRoute, ...] = (),
 ) -> dict[str, Any]:
-    """The bootstrap dict for one injected pod: ``cert`` is its bootstrap certificate (ADS
-    only, ``osm_mesh.certs.bootstrap``), ``ca_pem`` the mesh CA that verifies the controller."""
+    """The bootstrap dict for one injected pod; ``ca_pem`` is the mesh CA that verifies the
+    controller. Its ADS client certificate is read from ``ADS_CERT_KEY`` next to it (see
+    :func:`bootstrap_files`), which the controller renews in place."""
     ads_host, ads_port = settings.ads_address
     config = bootstrap(
         node_id=node_id(proxy_uuid, service_account, namespace, settings.trust_domain),
         cluster=f"{service_account}.{namespace}",
         ads_host=ads_host,
         ads_port=ads_port,
-        tls=BootstrapTLS(cert_pem=cert.cert_pem, key_pem=cert.key_pem, ca_pem=ca_pem),
+        tls=BootstrapTLS(ca_pem=ca_pem, cert_sds_file=f"{BOOTSTRAP_MOUNT}/{ADS_CERT_KEY}"),
         admin_host="127.0.0.1",
         admin_port=admin_port,
         controller_san=settings.controller_host,
@@ -86,15 +94,14 @@ def bootstrap_secret(
     namespace: str,
     settings: InjectorSettings,
     config: dict[str, Any],
+    cert: IssuedCert,
     owner_references: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Secret ``envoy-bootstrap-config-<uuid>`` in the pod's namespace (key bootstrap.yaml).
+    """Secret ``envoy-bootstrap-config-<uuid>`` in the pod's namespace: :func:`bootstrap_files`.
 
-    JSON is YAML, so the key keeps upstream's name while the content stays exact.
     ``owner_references`` (see :func:`controller_owner`) let the garbage collector delete the
-    Secret with the pod's ReplicaSet/Job/... even where the controller may not adopt it.
+    Secret with the pod's ReplicaSet/Job/... until the controller makes the pod its owner.
     """
-    text = json.dumps(config, indent=2, sort_keys=True)
     secret: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -108,11 +115,29 @@ def bootstrap_secret(
                 labels.K8S_APP_INSTANCE_LABEL: settings.mesh_name,
             },
         },
-        "data": {BOOTSTRAP_KEY: base64.b64encode(text.encode()).decode()},
+        "data": {
+            key: base64.b64encode(text.encode()).decode()
+            for key, text in bootstrap_files(config, cert).items()
+        },
     }
     if owner_references:
         secret["metadata"]["ownerReferences"] = owner_references
     return secret
+
+
+def bootstrap_files(config: dict[str, Any], cert: IssuedCert) -> dict[str, str]:
+    """What the Envoy container finds in its bootstrap volume: ``bootstrap.yaml`` (JSON is
+    YAML, so the key keeps upstream's name while the content stays exact) and the bootstrap
+    certificate as a file-based SDS resource (``ADS_CERT_KEY``)."""
+    return {
+        BOOTSTRAP_KEY: json.dumps(config, indent=2, sort_keys=True),
+        ADS_CERT_KEY: ads_cert_text(cert),
+    }
+
+
+def ads_cert_text(cert: IssuedCert) -> str:
+    """The ``ADS_CERT_KEY`` file for ``cert`` (also what the controller writes to renew it)."""
+    return json.dumps(client_cert_sds(cert.cert_pem, cert.key_pem), indent=2)
 
 
 def controller_owner(pod: dict[str, Any]) -> list[dict[str, Any]]:

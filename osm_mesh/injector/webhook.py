@@ -210,7 +210,6 @@ class Injector:
             namespace=namespace,
             service_account=service_account,
             settings=settings,
-            cert=cert,
             ca_pem=self.ca.cert_pem,
             probes=probe_plan(pod),
         )
@@ -219,6 +218,7 @@ class Injector:
             namespace=namespace,
             settings=settings,
             config=config,
+            cert=cert,
             owner_references=controller_owner(pod),
         )
         self.kube.core.create_namespaced_secret(namespace, secret)

@@ -14,6 +14,7 @@ from typing import Any
 
 from osm_mesh import labels
 from osm_mesh.errors import Conflict, NotFound
+from osm_mesh.kube import bootstrap_rbac
 from osm_mesh.kube.client import Kube
 from osm_mesh.kube.meshes import (
     annotations_of,
@@ -144,7 +145,8 @@ def add_namespaces(
     """
     names = unique(require_namespace_name(n) for n in names)
     require_dns1123_label("mesh", mesh_name)
-    if find_mesh(kube, mesh_name) is None:
+    mesh = find_mesh(kube, mesh_name)
+    if mesh is None:
         raise NotFound(
             f"mesh [{mesh_name}] does not exist, please specify another mesh using "
             "--mesh-name or create a new mesh",
@@ -178,6 +180,10 @@ def add_namespaces(
         wanted = labels.INJECTION_ENABLED if sidecar_injection else labels.INJECTION_DISABLED
     outcomes = []
     for ns in checked:
+        # First the controller's right to keep the namespace's bootstrap Secrets (owner and
+        # renewal), then the label that makes pods there get sidecars: never sidecars whose
+        # Secrets nobody may keep.
+        bootstrap_rbac.grant(kube, mesh_name, ns.name, mesh.namespace)
         current = ns.annotations.get(labels.SIDECAR_INJECTION_ANNOTATION)
         if ns.labels.get(labels.MONITORED_BY_LABEL) == mesh_name:
             changed = wanted is not None and wanted != current
@@ -237,6 +243,7 @@ def remove_namespace(kube: Kube, name: str, mesh_name: str) -> RemoveOutcome:
             },
         },
     )
+    bootstrap_rbac.revoke(kube, mesh_name, name)
     return RemoveOutcome(name, mesh_name, removed=True)
 
 

@@ -91,14 +91,26 @@ def mesh(
     serve: bool = True,
     version_info: Mapping[str, str] | None = None,
     smi: Mapping[str, str] | None = None,
+    bootstrap_role: bool = True,
 ) -> str:
-    """An osm control plane: namespace, labelled osm-controller Deployment and pod.
+    """An osm control plane: namespace, labelled osm-controller Deployment and pod, and (as our
+    chart installs it; ``bootstrap_role=False`` for upstream's) the ClusterRole for bootstrap
+    Secrets that ``osm namespace add`` binds.
 
     Returns the controller pod's name. ``serve`` answers /version and /smi/version on
     the pod's port 9091 through the API server's pod proxy.
     """
     if emu.get("v1", "Namespace", ns) is None:
         namespace(emu, ns)
+    if bootstrap_role:
+        emu.create(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": {"name": f"{name}-osm-bootstrap-secrets"},
+                "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["patch"]}],
+            }
+        )
     deployment_labels = {
         L.APP_LABEL: L.CONTROLLER_APP_LABEL_VALUE,
         L.MESH_NAME_LABEL: name,

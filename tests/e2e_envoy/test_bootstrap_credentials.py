@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+import time
+from dataclasses import replace
 
 import pytest
 from cryptography import x509
@@ -85,3 +87,56 @@ def test_a_pods_bootstrap_certificate_is_refused_by_inbound_listeners(
     finally:
         if permissive:
             mesh.change([mesh_config(permissive=False)])
+
+
+@pytest.mark.parametrize("renewed", [True, False], ids=["renewed", "not-renewed"])
+def test_a_renewed_bootstrap_certificate_reaches_the_running_envoy(mesh_ca, tmp_path, renewed):
+    """Bootstrap certificates are short-lived, so a running Envoy must pick up a renewed one
+    from its mounted Secret: written as the kubelet writes a Secret volume, read by Envoy's
+    file-based SDS. After the first certificate expired the control plane restarts (new
+    connections, new handshakes): Envoy reconnects with the renewed certificate. Without the
+    renewal it stays out."""
+    from osm_mesh.certs.bootstrap import issue_bootstrap
+    from osm_mesh.controlplane import ControlPlane
+    from osm_mesh.envoy.bootstrap import BootstrapTLS, bootstrap
+    from osm_mesh.envoy.process import EnvoyProcess
+    from osm_mesh.injector.bootstrap import ADS_CERT_KEY, ads_cert_text
+    from tests.mesh.injector.secret_volume import SecretVolume
+
+    objects = [service_account(NS, "frontend"), deployment(NS, "frontend", "frontend")]
+    mesh = EnvoyMesh(tmp_path / "mesh", mesh_ca, objects)
+    envoy = None
+    try:
+        cp, port = mesh.cp, mesh.cp.port
+        node = cp.node_id_for(mesh.pod("frontend"))
+        volume = SecretVolume(tmp_path / "volume")
+        first = issue_bootstrap(cp.bootstrap_ca, node, validity=dt.timedelta(seconds=5))
+        volume.write({ADS_CERT_KEY: ads_cert_text(first).encode()})
+        boot = bootstrap(
+            node_id=node,
+            cluster="frontend.shop",
+            ads_host="127.0.0.1",
+            ads_port=port,
+            tls=BootstrapTLS(
+                ca_pem=mesh_ca.cert_pem, cert_sds_file=str(volume.directory / ADS_CERT_KEY)
+            ),
+            controller_san=cp.options.controller_name,
+        )
+        envoy = EnvoyProcess(boot, tmp_path, name="frontend").start()
+        envoy.wait_ready(20)
+        assert cp.wait_connected(1, timeout=20), envoy.log_tail(20)
+        if renewed:
+            later = issue_bootstrap(cp.bootstrap_ca, node, validity=dt.timedelta(hours=1))
+            volume.write({ADS_CERT_KEY: ads_cert_text(later).encode()})
+        # Wait out the first certificate, then restart the control plane: every proxy
+        # connects again, with a new TLS handshake.
+        remaining = (first.not_after - dt.datetime.now(dt.UTC)).total_seconds()
+        time.sleep(max(0.0, remaining) + 1.0)
+        cp.stop()
+        mesh.cp = ControlPlane(mesh.source, mesh_ca, replace(mesh.options, port=port)).start()
+        back = mesh.cp.wait_connected(1, timeout=8)
+        assert back is renewed, envoy.log_tail(20)
+    finally:
+        if envoy is not None:
+            envoy.stop()
+        mesh.close()

@@ -170,9 +170,9 @@ def test_demo_app_answers_on_port_80(containerd, manifest, name, answer):
 def test_sidecar_validates_an_injected_pods_bootstrap(containerd, manifest, tmp_path):
     """The injector's bootstrap for a pod, mounted where the injector mounts it, checked by
     the image's Envoy as the injected container runs it (user 1500, read-only root)."""
-    from osm_mesh.catalog.model import Identity
+    from osm_mesh.certs.bootstrap import bootstrap_authority, issue_bootstrap
     from osm_mesh.certs.ca import CertificateAuthority
-    from osm_mesh.injector.bootstrap import pod_bootstrap
+    from osm_mesh.injector.bootstrap import bootstrap_files, pod_bootstrap
     from osm_mesh.injector.patch import BOOTSTRAP_KEY, BOOTSTRAP_MOUNT, InjectorSettings
 
     ca = CertificateAuthority.create()
@@ -181,13 +181,16 @@ def test_sidecar_validates_an_injected_pods_bootstrap(containerd, manifest, tmp_
         namespace="bookstore",
         service_account="bookstore",
         settings=InjectorSettings(mesh_name="osm", osm_namespace="osm-system"),
-        cert=ca.issue(Identity("bookstore", "bookstore")),
         ca_pem=ca.cert_pem,
     )
     folder = tmp_path / "bootstrap"
     folder.mkdir(mode=0o755)
-    (folder / BOOTSTRAP_KEY).write_text(json.dumps(config))
-    (folder / BOOTSTRAP_KEY).chmod(0o644)
+    node = "u-1.sidecar.bookstore.bookstore.cluster.local"
+    for name, text in bootstrap_files(
+        config, issue_bootstrap(bootstrap_authority(ca), node)
+    ).items():
+        (folder / name).write_text(text)
+        (folder / name).chmod(0o644)
     path = f"{BOOTSTRAP_MOUNT}/{BOOTSTRAP_KEY}"
     result = containerd.run(
         manifest["envoy"]["ref"],

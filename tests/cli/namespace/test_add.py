@@ -23,6 +23,28 @@ def test_add_labels_namespace_and_enables_injection(osm, mesh, kubeconfig):
     assert ns_labels[L.MONITORED_BY_LABEL] == "osm"
     assert ns_labels["team"] == "books"  # a merge patch, not a replace
     assert annotations[L.SIDECAR_INJECTION_ANNOTATION] == "enabled"
+    # The controller may keep the namespace's bootstrap Secrets (owner, renewal): the chart's
+    # ClusterRole, bound here only.
+    binding = mesh.get(
+        "rbac.authorization.k8s.io/v1", "RoleBinding", "osm-osm-bootstrap-secrets", "bookstore"
+    )
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "osm-osm-bootstrap-secrets",
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "osm-controller", "namespace": "osm-system"}
+    ]
+
+
+def test_a_mesh_without_the_bootstrap_clusterrole_gets_no_binding(osm, kube_emulator, kubeconfig):
+    """Upstream OSM's mesh (or an older chart): nothing to bind, nothing written for it."""
+    seed.mesh(kube_emulator, bootstrap_role=False)
+    seed.namespace(kube_emulator, "bookstore")
+    result = osm(["namespace", "add", "bookstore"], kubeconfig=kubeconfig)
+    assert result.exit_code == 0, result.stderr
+    assert [w.path for w in kube_emulator.writes() if "rolebindings" in w.path] == []
 
 
 def test_article_spelling_and_ns_alias_and_several_namespaces(osm, mesh, kubeconfig):
@@ -131,6 +153,11 @@ def test_already_added_says_so_and_changes_nothing(osm, mesh, kubeconfig):
         labels={L.MONITORED_BY_LABEL: "osm"},
         annotations={L.SIDECAR_INJECTION_ANNOTATION: "enabled"},
     )
+    # Added by an older osm: only the controller's RoleBinding is missing, and made.
+    result = osm(["ns", "add", "bookstore"], kubeconfig=kubeconfig)
+    assert [w.path for w in mesh.writes()] == [
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/bookstore/rolebindings"
+    ]
     mesh.clear_requests()
     result = osm(["ns", "add", "bookstore"], kubeconfig=kubeconfig)
     assert result.exit_code == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from osm_mesh import labels as L
+from osm_mesh.kube.bootstrap_rbac import bootstrap_secrets_binding
 from tests.cli import kube_seed as seed
 
 
@@ -17,6 +18,7 @@ def test_remove_deletes_every_osm_key_and_keeps_the_rest(osm, kube_emulator, kub
             "owner": "me",
         },
     )
+    kube_emulator.create(bootstrap_secrets_binding("osm", "bookstore", "osm-system"))
     result = osm(["ns", "remove", "bookstore"], kubeconfig=kubeconfig)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == "Namespace [bookstore] successfully removed from mesh [osm]\n"
@@ -24,6 +26,13 @@ def test_remove_deletes_every_osm_key_and_keeps_the_rest(osm, kube_emulator, kub
     assert ns_labels.get("team") == "books"
     assert L.MONITORED_BY_LABEL not in ns_labels
     assert annotations == {"owner": "me"}
+    # The controller no longer may patch Secrets there.
+    assert (
+        kube_emulator.get(
+            "rbac.authorization.k8s.io/v1", "RoleBinding", "osm-osm-bootstrap-secrets", "bookstore"
+        )
+        is None
+    )
 
 
 def test_namespace_in_no_mesh_is_not_an_error(osm, kube_emulator, kubeconfig):

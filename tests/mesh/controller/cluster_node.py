@@ -30,6 +30,7 @@ def main() -> None:
     from osm_mesh.kube.client import connect
     from tests.emulator import KubeEmulator
     from tests.emulator.patch import json_patch
+    from tests.mesh.injector.secret_volume import mounted_bootstrap
     from tests.mesh.injector.test_webhook import post, review
 
     out = Path(workdir)
@@ -119,8 +120,8 @@ def main() -> None:
         uuid = patched["metadata"]["labels"]["osm-proxy-uuid"]
         secret = emu.get("v1", "Secret", f"envoy-bootstrap-config-{uuid}", "demo")
         assert secret is not None
-        (out / f"{name}.bootstrap.json").write_bytes(
-            base64.b64decode(secret["data"]["bootstrap.yaml"])
+        (out / f"{name}.bootstrap.json").write_text(
+            json.dumps(mounted_bootstrap(secret, out / f"{name}-volume"))
         )
         init = next(c for c in patched["spec"]["initContainers"] if c["name"] == "osm-init")
         (out / f"{name}.init.sh").write_text(init["args"][0])

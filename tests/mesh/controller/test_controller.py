@@ -202,7 +202,19 @@ def _bootstrap_secret(name: str) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": name, "namespace": "bookstore"},
+        "metadata": {
+            "name": name,
+            "namespace": "bookstore",
+            # What the injector sets at admission: the pod's ReplicaSet.
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": "bookstore-rs",
+                    "uid": "rs-1",
+                }
+            ],
+        },
         "data": {"bootstrap.yaml": "e30="},
     }
 
@@ -219,7 +231,7 @@ def test_bootstrap_secrets_are_owned_by_their_pods(kube_emulator, kubeconfig):
             secret = kube_emulator.get(
                 "v1", "Secret", f"envoy-bootstrap-config-{POD_UUID}", "bookstore"
             )
-            if secret["metadata"].get("ownerReferences"):
+            if [o["kind"] for o in secret["metadata"].get("ownerReferences", [])] == ["Pod"]:
                 break
             time.sleep(0.05)
         assert secret["metadata"]["ownerReferences"] == [
@@ -244,11 +256,11 @@ def test_without_patch_permission_secrets_are_left_alone(kube_emulator, kubeconf
     kube_emulator.forbid("patch", "secrets")
     running = Controller(connect(str(kubeconfig)), settings()).start()
     try:
-        assert running.adopter is not None
+        assert running.bootstrap_secrets is not None
         deadline = time.monotonic() + 10
-        while not running.adopter.forbidden and time.monotonic() < deadline:
+        while not running.bootstrap_secrets.forbidden and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert running.adopter.forbidden
+        assert set(running.bootstrap_secrets.forbidden) == {"bookstore"}
         assert running.readiness() == (True, "ok")  # a missing permission is not fatal
     finally:
         running.stop()

@@ -20,6 +20,7 @@ from osm_mesh.injector.service import InjectorService, InjectorServiceSettings
 from osm_mesh.kube.client import connect
 from tests.emulator.patch import json_patch
 from tests.mesh.controller.conftest import http_get, seed_mesh, settings
+from tests.mesh.injector.secret_volume import mounted_bootstrap
 from tests.mesh.injector.test_webhook import post, registered_ca, review
 
 pytestmark = [pytest.mark.envoy]
@@ -123,7 +124,7 @@ def test_an_injected_pod_gets_its_config_from_the_controller(kube_emulator, kube
         secret = kube_emulator.get(
             "v1", "Secret", f"envoy-bootstrap-config-{proxy_uuid}", "bookstore"
         )
-        bootstrap = json.loads(base64.b64decode(secret["data"]["bootstrap.yaml"]))
+        bootstrap = mounted_bootstrap(secret, tmp_path / "volume")
         metrics_port, probe_port = free_port(), free_port()
         assert patched["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] == 15901
         ports = {"prometheus-listener": metrics_port, "probe-15901": probe_port}

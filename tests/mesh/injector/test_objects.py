@@ -5,7 +5,7 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
-from osm_mesh.catalog.model import Identity
+from osm_mesh.certs.bootstrap import bootstrap_authority, issue_bootstrap
 from osm_mesh.certs.ca import CertificateAuthority
 from osm_mesh.controller.ca import ca_secret
 from osm_mesh.injector.bootstrap import bootstrap_secret, pod_bootstrap
@@ -17,13 +17,12 @@ SETTINGS = InjectorSettings(mesh_name="edge", osm_namespace="edge-system")
 
 
 def objects() -> dict[str, dict]:
-    cert = CA.issue(Identity("bookstore", "bookstore"))
+    cert = issue_bootstrap(bootstrap_authority(CA), "u-1.sidecar.bookstore.bookstore.cluster.local")
     config = pod_bootstrap(
         proxy_uuid="u-1",
         namespace="bookstore",
         service_account="bookstore",
         settings=SETTINGS,
-        cert=cert,
         ca_pem=CA.cert_pem,
     )
     return {
@@ -34,7 +33,7 @@ def objects() -> dict[str, dict]:
             ca_pem=CA.cert_pem,
         ),
         "bootstrap-secret": bootstrap_secret(
-            proxy_uuid="u-1", namespace="bookstore", settings=SETTINGS, config=config
+            proxy_uuid="u-1", namespace="bookstore", settings=SETTINGS, config=config, cert=cert
         ),
         "ca-secret": ca_secret(CA, "edge-system", "osm-ca-bundle", "edge"),
     }

@@ -263,7 +263,6 @@ def test_http_probes_move_to_envoy_probe_listeners():
     script = patched["spec"]["initContainers"][0]["args"][0]
     assert "-A OSM_PROXY_INBOUND -p tcp -m multiport --dports 15901,15902 -j RETURN" in script
 
-    from osm_mesh.catalog.model import Identity
     from osm_mesh.certs.ca import CertificateAuthority
 
     ca = CertificateAuthority.create()
@@ -272,7 +271,6 @@ def test_http_probes_move_to_envoy_probe_listeners():
         namespace="bookstore",
         service_account="bookstore",
         settings=SETTINGS,
-        cert=ca.issue(Identity("bookstore", "bookstore")),
         ca_pem=ca.cert_pem,
         probes=probe_plan(the_pod),
     )

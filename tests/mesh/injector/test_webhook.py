@@ -199,7 +199,16 @@ def test_injects_a_pod_and_creates_its_bootstrap_secret(injector, kube_emulator)
         "port_value": 15128,
     }
     tls = ads["transport_socket"]["typed_config"]["common_tls_context"]
-    client_pem = tls["tls_certificates"][0]["certificate_chain"]["inline_string"].encode()
+    # The client certificate is read from a file next to the bootstrap (file-based SDS,
+    # re-read when the mounted Secret changes: the controller renews it there).
+    (sds,) = tls["tls_certificate_sds_secret_configs"]
+    assert sds["sds_config"]["path_config_source"] == {
+        "path": "/etc/envoy/ads-client-cert.json",
+        "watched_directory": {"path": "/etc/envoy"},
+    }
+    (resource,) = json.loads(base64.b64decode(secret["data"]["ads-client-cert.json"]))["resources"]
+    assert resource["name"] == sds["name"]
+    client_pem = resource["tls_certificate"]["certificate_chain"]["inline_string"].encode()
     # A bootstrap certificate (issue 11 item 3): it names this one proxy, no SPIFFE id; it is
     # signed by the bootstrap CA, not by the mesh CA the sidecars trust; a day, not a year;
     # client authentication only.
