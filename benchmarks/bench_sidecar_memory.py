@@ -258,6 +258,13 @@ KNOBS: dict[str, tuple[Change, Callable[[list[str]], list[str]]]] = {
         list,
     ),
     "histograms not flushed on admin reads": (lambda c: c.pop("stats_flush_on_admin", None), list),
+    # The V8 engine loaded only to register the `wasmcustom` stat namespace, so that the
+    # request metrics come out as osm_request_total (envoy/telemetry.py); without it they
+    # are still counted, as envoy_wasmcustom_osm_request_total.
+    "no Wasm stat namespace (no V8; loses the osm_request_* names)": (
+        lambda c: c.pop("bootstrap_extensions", None),
+        list,
+    ),
 }
 
 
@@ -276,6 +283,9 @@ _USED = {
     "envoy.filters.network/envoy.filters.network.tcp_proxy",
     "envoy.filters.network/envoy.tcp_proxy",
     "envoy.filters.network/envoy.filters.network.rbac",
+    # the request metrics (envoy/telemetry.py): stats access logger, V8 for the stat namespace
+    "envoy.access_loggers/envoy.access_loggers.stats",
+    "envoy.wasm.runtime/envoy.wasm.runtime.v8",
 }
 _UNUSED_CATEGORIES = (
     "envoy.filters.http",
