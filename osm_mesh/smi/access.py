@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from osm_mesh.smi import codes
 from osm_mesh.smi.fields import Ctx, mapping, port_number, seq, text, unknown_keys
 from osm_mesh.smi.model import (
     RULE_KINDS,
@@ -59,7 +60,36 @@ def _rules(ctx: Ctx, raw: Any, path: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+def stored_shape(obj: dict[str, Any], version: str) -> str:
+    """The version whose shape the body has, which may not be the one it was read as.
+
+    The CRDs convert with strategy None (as upstream's did): the API server hands out the
+    stored body under whichever served version is asked for. A v1alpha2 TrafficTarget read as
+    v1alpha1 still has its ``spec``; a v1alpha1 one read as v1alpha3 has none; a v1alpha2 one
+    read as v1alpha3 keeps ``destination.port``, which is honoured (the narrower reading).
+    """
+    spec = obj.get("spec")
+    if version == "v1alpha1" and isinstance(spec, dict) and "destination" not in obj:
+        return "v1alpha2"
+    if version != "v1alpha1" and spec is None and "destination" in obj:
+        return "v1alpha1"
+    if version == "v1alpha3" and isinstance(spec, dict):
+        destination = spec.get("destination")
+        if isinstance(destination, dict) and "port" in destination:
+            return "v1alpha2"
+    return version
+
+
 def traffic_target(ctx: Ctx, obj: dict[str, Any], version: str, ns: str, name: str) -> Any:
+    read_as, version = version, stored_shape(obj, version)
+    if read_as == "v1alpha3" and version == "v1alpha2":
+        ctx.warn(
+            "spec.destination.port",
+            "unknown field in v1alpha3 (a v1alpha2 field); honoured as in v1alpha2, since the "
+            "API server shows a stored v1alpha2 object this way",
+            "write apiVersion access.smi-spec.io/v1alpha2 for a per-port TrafficTarget",
+            codes.UNKNOWN_FIELD,
+        )
     if version == "v1alpha1":
         # v1alpha1 has no spec: destination/sources/specs live at the top level.
         spec, base = obj, ""

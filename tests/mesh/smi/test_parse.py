@@ -101,11 +101,14 @@ def test_source_without_namespace_is_kept_with_a_warning():
     assert [p.field for p in problems] == ["spec.sources[0].namespace"]
 
 
-def test_v1alpha3_port_is_an_unknown_field():
-    _, problems = parse_ok(
+def test_v1alpha3_port_is_flagged_and_honoured():
+    """A v1alpha2 TrafficTarget read as v1alpha3 (CRD conversion strategy None) keeps its
+    port: narrowing access to that port is the fail-closed reading; lint still flags it."""
+    tt, problems = parse_ok(
         TT_V1ALPHA3.replace("namespace: ns}\n  sources", "namespace: ns, port: 80}\n  sources")
     )
-    assert [p.field for p in problems] == ["spec.destination.port"]
+    assert [(p.field, p.severity) for p in problems] == [("spec.destination.port", "warning")]
+    assert tt.port == 80
 
 
 HRG = {
