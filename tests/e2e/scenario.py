@@ -140,6 +140,19 @@ def install(s: Scenario) -> None:
         _expect(bool(s.pods(OSM_NS, f"app={app}")), f"no {app} pod")
 
 
+def mesh_list_and_version(s: Scenario) -> None:
+    """`osm mesh list` and `osm version` read the running controller through the API
+    server's pod proxy."""
+    meshes = json.loads(s.osm("mesh", "list", "-o", "json").stdout)
+    text = json.dumps(meshes)
+    _expect('"osm"' in text and OSM_NS in text, f"mesh list does not show mesh osm: {text}")
+    _expect("v1alpha" in text, f"mesh list shows no SMI versions from the controller: {text}")
+    version = json.loads(s.osm("version", "-o", "json").stdout)
+    _expect("0.1.0" in json.dumps(version), f"version shows no control-plane version: {version}")
+    s.facts["mesh_list"] = meshes
+    s.facts["version"] = version
+
+
 def onboard_and_deploy(s: Scenario) -> None:
     """The article's namespace, `osm namespace add`, then its app with kubectl."""
     s.kubectl("create", "namespace", SIMPLE)
@@ -389,6 +402,7 @@ def _free_port() -> int:
 
 STEPS: list[Callable[[Scenario], None]] = [
     install,
+    mesh_list_and_version,
     onboard_and_deploy,
     denied_without_traffic_target,
     allowed_with_traffic_target,
