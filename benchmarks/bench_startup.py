@@ -43,7 +43,7 @@ GROUPS: dict[str, Sequence[str]] = {
     "support": ("bug-report",),
     "local": ("run",),
 }
-LEAVES = ("install", "dashboard", "version", "env", "completion", "demo", "stat")
+LEAVES = ("install", "dashboard", "version", "env", "completion", "demo", "stat", "check")
 
 
 def bare_typer_source() -> str:

@@ -54,6 +54,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "version": LazyCommand("osm_cli.commands.version", "Print client and control-plane versions"),
     "env": LazyCommand("osm_cli.commands.env", "Print the osm CLI's environment"),
     "completion": LazyCommand("osm_cli.commands.completion", "Print a shell completion script"),
+    "check": LazyCommand(
+        "osm_cli.commands.check", "Check the cluster, the control plane and the sidecars"
+    ),
     "demo": LazyCommand("osm_cli.commands.demo", "Run the article's walkthrough on a local mesh"),
     "local": LazyCommand("osm_cli.commands.local", "Run a mesh from manifests on this machine"),
 }

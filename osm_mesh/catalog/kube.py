@@ -120,7 +120,9 @@ def _cluster_custom_objects(
 
     for version in versions:
         try:
-            result = kube.custom.list_cluster_custom_object(group, version, plural)
+            result = _patiently(
+                lambda v=version: kube.custom.list_cluster_custom_object(group, v, plural)
+            )
         except ApiException as exc:
             if _is_404(exc):
                 continue
@@ -130,6 +132,26 @@ def _cluster_custom_objects(
             item.setdefault("apiVersion", f"{group}/{version}")
         return list(items)
     return []
+
+
+def _patiently(call: Any, budget_s: float = 15.0) -> Any:
+    """``call()``, again while the API server answers 429: a freshly created CRD answers
+    "storage is (re)initializing" until its watch cache is ready (seen on the real server
+    right after `osm install`). Retry-After is honoured, within ``budget_s``."""
+    import time
+
+    from kubernetes.client.exceptions import ApiException
+
+    deadline = time.monotonic() + budget_s
+    while True:
+        try:
+            return call()
+        except ApiException as exc:
+            if exc.status != 429 or time.monotonic() >= deadline:
+                raise
+            retry_after = (exc.headers or {}).get("Retry-After", "1")
+            wait = float(retry_after) if str(retry_after).isdigit() else 1.0
+            time.sleep(min(max(wait, 0.2), 2.0, max(0.0, deadline - time.monotonic())))
 
 
 def mesh_objects(kube: Any, mesh_name: str, osm_namespace: str) -> list[dict[str, Any]]:
