@@ -63,7 +63,7 @@ def check(
             results = checks.pre_install(kube, options)
         else:
             results = checks.control_plane(kube, options)
-            if proxy and checks.ok(results):
+            if proxy:
                 results += checks.proxies(kube, options)
         if checks.ok(results) or time.monotonic() >= deadline:
             break

@@ -148,3 +148,32 @@ def test_missing_mesh_and_unreachable_debug_port(osm, kube_emulator, kubeconfig)
     first = dead.stderr.splitlines()[0]
     assert first.startswith("Error: could not read the proxy status from osm-controller pod")
     assert "Traceback" not in dead.stderr
+
+
+def test_check_proxy_reads_the_same_status(osm, cluster, kubeconfig):
+    """`osm check --proxy`: the real Envoy is connected and in sync with a valid certificate;
+    the seeded pod has no envoy container, which the sidecar check reports; a NACK then
+    makes the sync check fail."""
+    controller, _envoy = cluster
+
+    def data_plane() -> dict[str, dict]:
+        result = osm(["check", "--proxy", "-o", "json"], kubeconfig=kubeconfig)
+        assert result.exit_code == 1  # the emulator has no injector, webhook...
+        checks = json.loads(result.stdout)["checks"]
+        return {c["name"]: c for c in checks if c["category"] == "data-plane"}
+
+    first = data_plane()
+    assert first["proxies are connected and in sync"]["status"] == "ok", first
+    assert first["proxy certificates are valid"]["status"] == "ok"
+    sidecars = first["meshed pods have a ready sidecar"]
+    assert sidecars["status"] == "fail" and "bookstore/bookstore-0" in sidecars["detail"]
+
+    cp = controller.control_plane
+    [node] = cp.connected()
+    current = cp.cache.get(node)
+    resources = {t: dict(r) for t, r in current.resources.items()}
+    resources[ROUTE] = _duplicate_domains()
+    cp.cache.set_snapshot(node, resources)
+    assert cp.server.wait_for(lambda st: st[node].nacks, 15)
+    synced = data_plane()["proxies are connected and in sync"]
+    assert synced["status"] == "fail" and "stale: bookstore/bookstore-0" in synced["detail"]
