@@ -85,8 +85,17 @@ class Supervisor:
             pki.ca.cert, self.layout.pki / "admin.crt", self.layout.pki / "admin.key"
         )
         self.timings["pki"] = time.monotonic() - begin
-        for component in controlplane.control_plane(self.layout, node=self.node):
-            self._start_component(component, state, begin)
+        etcd, apiserver, *clients = controlplane.control_plane(self.layout, node=self.node)
+        self._start_component(etcd, state, begin)
+        self._start_component(apiserver, state, begin)
+        # The API server's clients need only it: start them together, then wait for each.
+        for component in clients:
+            self._launch(component)
+        for component in clients:
+            self.wait_ready(component.name, self.readiness(component.name))
+            self.timings[component.name] = time.monotonic() - begin
+        state["components"] = self._component_state()
+        self.layout.write_state(state)
         self.wait_ready("default ServiceAccount", self._default_service_account)
         if self.node:
             self.node_files = node.NodeFiles(self.layout, self.netns)
