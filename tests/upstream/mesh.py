@@ -146,34 +146,49 @@ def start_control_plane(
     controller answers /health/ready through the API server's pod proxy."""
     mesh = UpstreamMesh(namespace, mesh_name)
     try:
-        bootstrap = processpod.pod_named(cluster, namespace, "app=osm-bootstrap")
-        crds = source_dir() / "cmd" / "osm-bootstrap" / "crds"
-        mesh.pods.append(
-            processpod.run(
-                cluster,
-                namespace,
-                bootstrap,
-                workdir=workdir,
-                binary=binary("osm-bootstrap"),
-                mounts={"/osm-crds": crds},
-            )
-        )
-        _wait(
-            lambda: _exists(cluster, "meshconfig", "osm-mesh-config", namespace),
-            f"upstream's bootstrap made no MeshConfig in {namespace}",
-            mesh.pods[-1],
-        )
-        controller = processpod.pod_named(cluster, namespace, "app=osm-controller")
-        mesh.pods.append(
-            processpod.run(
-                cluster, namespace, controller, workdir=workdir, binary=binary("osm-controller")
-            )
-        )
-        wait_ready(cluster, mesh.pods[-1])
+        mesh.pods.append(start_bootstrap(cluster, namespace, workdir=workdir))
+        mesh.pods.append(start_controller(cluster, namespace, workdir=workdir))
     except BaseException:
         mesh.stop()
         raise
     return mesh
+
+
+def start_bootstrap(
+    cluster: processpod.Cluster, namespace: str, *, workdir: Path
+) -> processpod.ProcessPod:
+    """Upstream's osm-bootstrap Pod as a process; returns once it made the MeshConfig (and,
+    before it, the CRDs)."""
+    name = processpod.pod_named(cluster, namespace, "app=osm-bootstrap")
+    crds = source_dir() / "cmd" / "osm-bootstrap" / "crds"
+    pod = processpod.run(
+        cluster, namespace, name, workdir=workdir, binary=binary("osm-bootstrap"),
+        mounts={"/osm-crds": crds},
+    )  # fmt: skip
+    try:
+        _wait(
+            lambda: _exists(cluster, "meshconfig", "osm-mesh-config", namespace),
+            f"upstream's bootstrap made no MeshConfig in {namespace}",
+            pod,
+        )
+    except BaseException:
+        pod.stop()
+        raise
+    return pod
+
+
+def start_controller(
+    cluster: processpod.Cluster, namespace: str, *, workdir: Path
+) -> processpod.ProcessPod:
+    """Upstream's osm-controller Pod as a process; returns once it is ready."""
+    name = processpod.pod_named(cluster, namespace, "app=osm-controller")
+    pod = processpod.run(cluster, namespace, name, workdir=workdir, binary=binary("osm-controller"))
+    try:
+        wait_ready(cluster, pod)
+    except BaseException:
+        pod.stop()
+        raise
+    return pod
 
 
 def wait_ready(cluster: processpod.Cluster, pod: processpod.ProcessPod) -> None:
