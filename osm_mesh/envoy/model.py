@@ -73,9 +73,11 @@ class Dependencies:
 class Resources:
     """One proxy's resources by kind, each name → protobuf (deterministic order by name).
 
-    ``outbound_clusters`` / ``endpoints`` are shared with every proxy that reaches the same
-    services (never mutate them); ``local_clusters`` are this proxy's own. ``by_type`` hands
-    the shared parts to the SnapshotCache as separate groups so it serializes them once.
+    Never mutate one: its dicts are shared with every proxy whose resources are the same
+    (replicas of one identity, in cluster mode), and ``outbound_clusters`` / ``endpoints``
+    with every proxy that reaches the same services. ``by_type`` hands the shared parts to
+    the SnapshotCache as separate groups (the same objects for every proxy sharing them) so
+    it serializes and hashes them once.
     """
 
     listeners: dict[str, Message] = field(default_factory=dict)
@@ -87,6 +89,8 @@ class Resources:
     # Why something expected is absent (pod not in the catalog, ...).
     notes: tuple[str, ...] = ()
     depends_on: Dependencies = field(default_factory=Dependencies)
+    # by_type(), computed once for every proxy sharing these resources (set by translate).
+    typed: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def clusters(self) -> dict[str, Message]:
@@ -103,6 +107,8 @@ class Resources:
         return out
 
     def by_type(self) -> dict[str, Any]:
+        if self.typed is not None:
+            return self.typed
         return {
             LISTENER: dict(sorted(self.listeners.items())),
             ROUTE: dict(sorted(self.routes.items())),

@@ -7,6 +7,7 @@ protobuf plumbing. Every builder is pure and deterministic.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 
 from envoy.config.accesslog.v3.accesslog_pb2 import AccessLog
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
@@ -73,6 +74,9 @@ def socket_address(host: str, port: int) -> address_pb2.Address:
     )
 
 
+# Constant parts are built once (@cache) and only ever copied into the messages that use them
+# (a protobuf constructor or CopyFrom copies): callers must never modify what these return.
+@cache
 def ads_source() -> config_source_pb2.ConfigSource:
     return config_source_pb2.ConfigSource(
         ads=config_source_pb2.AggregatedConfigSource(),
@@ -80,6 +84,7 @@ def ads_source() -> config_source_pb2.ConfigSource:
     )
 
 
+@cache
 def sds(name: str) -> secret_pb2.SdsSecretConfig:
     return secret_pb2.SdsSecretConfig(name=name, sds_config=ads_source())
 
@@ -143,6 +148,7 @@ def _common_tls(san_uris: Iterable[str] = (), san_prefix: str | None = None, alp
     )
 
 
+@cache
 def downstream_tls(trust_domain: str) -> base_pb2.TransportSocket:
     """Server side of mesh mTLS: a client certificate from the mesh CA is required."""
     ctx = tls_pb2.DownstreamTlsContext(
@@ -152,9 +158,18 @@ def downstream_tls(trust_domain: str) -> base_pb2.TransportSocket:
     return base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=pack(ctx))
 
 
+@cache
+def _upstream_template() -> tls_pb2.UpstreamTlsContext:
+    return tls_pb2.UpstreamTlsContext(common_tls_context=_common_tls())
+
+
 def upstream_tls(sni: str, san_uris: Sequence[str]) -> base_pb2.TransportSocket:
     """Client side: present our identity, accept only the destination's identities."""
-    ctx = tls_pb2.UpstreamTlsContext(common_tls_context=_common_tls(san_uris), sni=sni)
+    ctx = tls_pb2.UpstreamTlsContext()
+    ctx.CopyFrom(_upstream_template())
+    ctx.sni = sni
+    validation = ctx.common_tls_context.combined_validation_context.default_validation_context
+    validation.match_typed_subject_alt_names.extend(_san_matchers(san_uris))
     return base_pb2.TransportSocket(name="envoy.transport_sockets.tls", typed_config=pack(ctx))
 
 

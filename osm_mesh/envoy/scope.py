@@ -143,7 +143,6 @@ class Dependents:
 
     def record(self, node: str, proxy: ProxyIdentity, depends_on: Dependencies) -> None:
         """Record (or replace) what ``node``'s current resources were built from."""
-        self.remove(node)
         pods = {depends_on.pod} if depends_on.pod is not None else set()
         if proxy.pod_name:
             pods.add((proxy.identity.namespace, proxy.pod_name))
@@ -155,6 +154,9 @@ class Dependents:
             depends_on.endpoints,
             depends_on.every_service,
         )
+        if self._records.get(node) == record:
+            return  # the usual case when everyone is translated again: nothing to re-index
+        self.remove(node)
         self._records[node] = record
         self._by_identity.setdefault(record.identity, set()).add(node)
         self._by_uuid.setdefault(record.uuid, set()).add(node)

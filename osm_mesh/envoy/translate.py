@@ -101,14 +101,14 @@ class Translator:
         self._clusters = {}
         self._vhosts: dict[tuple[str, str, int, bool], pb.VirtualHost] = {}
         self._outbound_tables: dict[object, OutboundTable] = {}
-        self._outbound_listeners: dict[object, pb.Listener] = {}
+        self._outbound_listeners: dict[object, dict[str, pb.Listener]] = {}
         self._inbound: dict[object, InboundResources] = {}
         self._secrets: dict[bytes, dict[str, pb.Secret]] = {}
+        self._bundles: dict[tuple[int, int, int, int], Resources] = {}
 
     def translate(self, proxy: ProxyIdentity, certs: CertLike | None = None) -> Resources:
         """All resources for one proxy. ``certs``: its identity certificate (SDS); None = none."""
         catalog, options = self.index.catalog, self.index.options
-        res = Resources()
         notes: list[str] = []
         pod = find_pod(catalog, proxy)
         if pod is None:
@@ -121,33 +121,64 @@ class Translator:
             bind_ip = pod.ip if local and pod is not None else "0.0.0.0"
 
         outbound = self.outbound(proxy.identity)
+        listeners = None
+        if bind_ip is not None:
+            taken: frozenset[int] | None = None
+            if local and pod is not None:
+                # Local TCP listeners go on the pod's address: not on a port it already uses.
+                ports = {options.outbound_port, options.inbound_port, names.ADMIN_PORT}
+                app_ports = {port for _, port in pod.container_ports} or {80}
+                taken = frozenset(ports | app_ports | {pod.local_port(p) for p in app_ports})
+            listeners = self.outbound_listeners(bind_ip, outbound.tcp, taken)
+        inbound = self.inbound(pod, proxy.identity, bind_ip)
+        secrets = self.secrets(certs) if certs is not None else None
+        shared = self._shared(outbound, listeners, inbound, secrets)
+        return Resources(
+            listeners=shared.listeners,
+            routes=shared.routes,
+            local_clusters=shared.local_clusters,
+            outbound_clusters=shared.outbound_clusters,
+            endpoints=shared.endpoints,
+            secrets=shared.secrets,
+            notes=tuple(notes),
+            depends_on=Dependencies(
+                pod.key if pod is not None else None,
+                outbound.services | inbound.services,
+                outbound.clustered | inbound.split_backends,
+                # Local mode's outbound table explains misses with every service (explain.py).
+                every_service=self.index.reachable(proxy.identity) is None or local,
+            ),
+            typed=shared.typed,
+        )
+
+    def _shared(
+        self,
+        outbound: OutboundTable,
+        listeners: dict[str, pb.Listener] | None,
+        inbound: InboundResources,
+        secrets: dict[str, pb.Secret] | None,
+    ) -> Resources:
+        """One Resources per combination of shared parts: replicas get the same dicts."""
+        # The parts are memoized by this Translator, which keeps them alive: ids are stable.
+        key = (id(outbound), id(listeners), id(inbound), id(secrets))
+        with self._lock:
+            found = self._bundles.get(key)
+            if found is not None:
+                return found
+        res = Resources()
         res.outbound_clusters = outbound.clusters
         res.endpoints = outbound.endpoints
         res.routes[names.OUTBOUND_ROUTE] = outbound.route
-        if bind_ip is not None:
-            listener = self.outbound_listener(bind_ip, outbound.tcp)
-            res.listeners[names.OUTBOUND_LISTENER] = listener
-            if local and pod is not None:
-                taken = {options.outbound_port, options.inbound_port, names.ADMIN_PORT}
-                app_ports = {port for _, port in pod.container_ports} or {80}
-                taken |= app_ports | {pod.local_port(port) for port in app_ports}
-                res.listeners.update(local_tcp_listeners(bind_ip, outbound.tcp, taken))
-        inbound = self.inbound(pod, proxy.identity, bind_ip)
+        if listeners is not None:
+            res.listeners.update(listeners)
         res.routes.update(inbound.routes)
         res.listeners.update(inbound.listeners)
         res.local_clusters.update(inbound.local_clusters)
-        if certs is not None:
-            res.secrets.update(self.secrets(certs))
-        res.notes = tuple(notes)
-        res.depends_on = Dependencies(
-            pod.key if pod is not None else None,
-            outbound.services | inbound.services,
-            outbound.clustered | inbound.split_backends,
-            # Local mode's outbound table explains misses with every service (explain.py).
-            every_service=self.index.reachable(proxy.identity) is None
-            or self.index.options.mode == "local",
-        )
-        return res
+        if secrets is not None:
+            res.secrets.update(secrets)
+        res.typed = res.by_type()
+        with self._lock:
+            return self._bundles.setdefault(key, res)
 
     # -- shared resources -----------------------------------------------------------------
     def cluster(self, service: Service, port: int) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:
@@ -187,13 +218,20 @@ class Translator:
                 self._outbound_tables[key] = cached
             return cached
 
-    def outbound_listener(self, bind_ip: str, tcp: tuple[tuple[int, str], ...]) -> pb.Listener:
+    def outbound_listeners(
+        self, bind_ip: str, tcp: tuple[tuple[int, str], ...], taken: frozenset[int] | None
+    ) -> dict[str, pb.Listener]:
+        """``outbound-listener``, and in local mode one listener per TCP service port on the
+        pod's address (``taken``: the ports it must leave alone)."""
+        key = (bind_ip, tcp, taken)
         with self._lock:
-            listener = self._outbound_listeners.get((bind_ip, tcp))
-            if listener is None:
-                listener = build_outbound_listener(self.index, bind_ip, tcp)
-                self._outbound_listeners[(bind_ip, tcp)] = listener
-            return listener
+            found = self._outbound_listeners.get(key)
+            if found is None:
+                found = {names.OUTBOUND_LISTENER: build_outbound_listener(self.index, bind_ip, tcp)}
+                if taken is not None:
+                    found.update(local_tcp_listeners(bind_ip, tcp, set(taken)))
+                self._outbound_listeners[key] = found
+            return found
 
     def inbound(self, pod: Pod | None, identity: Identity, bind_ip: str | None) -> InboundResources:
         """Replicas of one identity with the same services share their inbound resources."""

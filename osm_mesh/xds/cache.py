@@ -34,6 +34,8 @@ SHORT_NAMES = {CLUSTER: "CDS", ENDPOINT: "EDS", LISTENER: "LDS", ROUTE: "RDS", S
 Resources = Mapping[str, Mapping[str, Message] | Sequence[Mapping[str, Message]]]
 
 
+_NOTHING: Mapping[str, Message] = {}
+
 # id(message) → (message, serialized bytes, digest). Lives for one set_snapshot(s) call: the
 # translation shares one message object between every proxy needing the same resource
 # (clusters, endpoints, outbound route tables), so a batch serializes each once and the
@@ -109,27 +111,37 @@ class SnapshotCache:
             groups[id(items)] = (items, wire, h.digest())
             return wire, h.digest()
 
+        # (type, id of each part) → merged resources, wire bytes, digest: proxies handed the
+        # same group objects (replicas) share one merge, and their snapshots share the dicts.
+        merges: dict[tuple[object, ...], tuple[dict[str, Message], dict[str, bytes], str]] = {}
+
+        def merge(t: str, parts: Sequence[Mapping[str, Message]]):  # type: ignore[no-untyped-def]
+            key = (t, *map(id, parts))
+            hit = merges.get(key)
+            if hit is not None:
+                return hit
+            h = hashlib.blake2b(digest_size=20)
+            merged: dict[str, Message] = {}
+            wire: dict[str, bytes] = {}
+            for part in parts:
+                part_wire, part_digest = group(part)
+                merged.update(part)
+                wire.update(part_wire)
+                h.update(part_digest)
+            hit = merges[key] = (merged, wire, h.hexdigest())
+            return hit
+
         built: dict[str, tuple[dict, dict, dict]] = {}
         for node_id, resources in batch.items():
             normalized: dict[str, dict[str, Message]] = {}
             serialized: dict[str, dict[str, bytes]] = {}
             digests: dict[str, str] = {}
             for t in PUSH_ORDER:
-                value = resources.get(t, {})
-                parts: list[Mapping[str, Message]] = (
-                    list(value) if isinstance(value, list | tuple) else [value]  # type: ignore[list-item]
+                value = resources.get(t, _NOTHING)
+                parts: Sequence[Mapping[str, Message]] = (
+                    value if isinstance(value, list | tuple) else (value,)  # type: ignore[assignment]
                 )
-                h = hashlib.blake2b(digest_size=20)
-                merged: dict[str, Message] = {}
-                wire: dict[str, bytes] = {}
-                for part in parts:
-                    part_wire, part_digest = group(part)
-                    merged.update(part)
-                    wire.update(part_wire)
-                    h.update(part_digest)
-                normalized[t] = merged
-                serialized[t] = wire
-                digests[t] = h.hexdigest()
+                normalized[t], serialized[t], digests[t] = merge(t, parts)
             built[node_id] = (normalized, serialized, digests)
         out: dict[str, Snapshot] = {}
         notify: list[tuple[Callable[[Snapshot], None], Snapshot]] = []
