@@ -30,6 +30,7 @@ from osm_mesh.envoy.index import MeshIndex
 from osm_mesh.envoy.model import ProxyIdentity, TranslateOptions
 from osm_mesh.envoy.scope import Dependents, affected_by
 from osm_mesh.envoy.translate import Translator
+from osm_mesh.gcpause import paused_gc
 from osm_mesh.xds.cache import Snapshot, SnapshotCache
 
 log = logging.getLogger("osm_mesh.recompute")
@@ -107,7 +108,7 @@ class Recomputer:
     def update(self, catalog: Catalog, *, full: bool = False) -> RecomputeStats:
         """Move to ``catalog``; translate the proxies it affects (every one when ``full``)."""
         start = time.perf_counter()
-        with self._lock:
+        with self._lock, paused_gc():
             old = self.index
             if full:
                 index = MeshIndex(catalog, self.options)

@@ -34,6 +34,7 @@ from osm_mesh.catalog.build import (
 from osm_mesh.catalog.loader import Document
 from osm_mesh.catalog.lookup import Changes, replace_sorted
 from osm_mesh.catalog.model import Catalog
+from osm_mesh.gcpause import paused_gc
 from osm_mesh.smi.model import (
     HTTPRouteGroup,
     MeshConfig,
@@ -126,6 +127,12 @@ class CatalogBuilder:
         self, documents: Iterable[Document], problems: Iterable[Problem] = (), version: int = 0
     ) -> Catalog:
         """The catalog of ``documents`` (what ``build_catalog`` gives), remembered."""
+        with paused_gc():
+            return self._rebuild(documents, problems, version)
+
+    def _rebuild(
+        self, documents: Iterable[Document], problems: Iterable[Problem], version: int
+    ) -> Catalog:
         self._extra_problems = tuple(problems)
         acc = _Acc({}, {}, {}, {}, set(), {}, [], list(self._extra_problems))
         self._entries, self._duplicates = {}, set()
