@@ -33,6 +33,7 @@ from osm_mesh.certs.bootstrap import DEFAULT_VALIDITY as BOOTSTRAP_VALIDITY
 from osm_mesh.certs.bootstrap import bootstrap_authority, issue_bootstrap
 from osm_mesh.certs.ca import CertificateAuthority
 from osm_mesh.certs.rotation import CertManager
+from osm_mesh.convergence import ConvergenceTracker
 from osm_mesh.envoy.bootstrap import BootstrapTLS, bootstrap, node_id
 from osm_mesh.envoy.translate import ProxyIdentity, TranslateOptions
 from osm_mesh.errors import InvalidInput, MeshError
@@ -100,6 +101,7 @@ class ControlPlane:
         self.server: AdsServer | None = None
         self._lock = threading.RLock()
         self.recomputer = Recomputer(self.cache, self.certs, self.options.translate, catalog)
+        self.convergence = ConvergenceTracker(self.cache.get, self._status_of)
         self._generation = 0
         self._generation_changed = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -129,6 +131,7 @@ class ControlPlane:
             on_disconnect=self._on_disconnect,
             on_depart=self._on_depart,
             departure_grace=self.options.departure_grace,
+            on_progress=self.convergence.on_progress,
         )
         self.server.start()
         self._stopping.clear()
@@ -259,20 +262,10 @@ class ControlPlane:
         """Every connected proxy ACKed a snapshot from generation ``version`` or later."""
         if self.server is None:
             return False
-        statuses = self.server.statuses()
-        return self._converged(statuses, self.version if version is None else version)
-
-    def _converged(self, statuses: dict[str, ProxyStatus], version: int) -> bool:
+        target = self.version if version is None else version
         # After a recompute every registered proxy's snapshot reflects its generation (the
-        # unaffected ones were already right); a proxy still connecting has no snapshot yet.
-        # No lock: the ADS server calls this under its own lock, and the generation only
-        # moves after the snapshots are stored.
-        if self._generation < version:
-            return False
-        for status in statuses.values():
-            if status.connected and not status.converged_to(self.cache.get(status.node_id)):
-                return False
-        return True
+        # unaffected ones were already right); those given a new one are pending until ACKed.
+        return self._generation >= target and not self.convergence.pending()
 
     def wait_converged(self, version: int | None = None, timeout: float = 10.0) -> bool:
         """Block until every connected proxy ACKed generation ``version`` (default: current)."""
@@ -285,8 +278,10 @@ class ControlPlane:
                 if remaining <= 0:
                     return False
                 self._generation_changed.wait(remaining)
-        remaining = max(0.0, deadline - time.monotonic())
-        return self.server.wait_for(lambda st: self._converged(st, target), remaining)
+        return self.convergence.wait(max(0.0, deadline - time.monotonic()))
+
+    def _status_of(self, node: str) -> ProxyStatus | None:
+        return self.server.status(node) if self.server is not None else None
 
     def regenerate(self, *, full: bool = False) -> int:
         """Bring every connected proxy's snapshot up to the source's current catalog now:
@@ -294,6 +289,7 @@ class ControlPlane:
         Returns the new generation."""
         with self._lock:
             stats = self.recomputer.update(self.source.snapshot(), full=full)
+            self.convergence.track(stats.nodes)
             self._generation += 1
             self.regenerations += 1
             self.last_recompute = stats
@@ -303,10 +299,12 @@ class ControlPlane:
     # -- internals ------------------------------------------------------------------
     def _on_connect(self, node: NodeId) -> None:
         proxy = ProxyIdentity(node.proxy_uuid, Identity(node.namespace, node.service_account))
+        node_text = _node_text(node)
         with self._lock:
             # Translated against the catalog the other snapshots reflect; a newer one is
             # already waiting for the worker.
-            self.recomputer.add(_node_text(node), proxy)
+            self.recomputer.add(node_text, proxy)
+        self.convergence.track([node_text])
 
     def _on_disconnect(self, node: NodeId) -> None:
         # The snapshot stays in the cache for the grace period, so a reconnecting proxy is
@@ -326,6 +324,7 @@ class ControlPlane:
         """Stop regenerating a proxy that has no live stream; False when it has one again."""
         if self.server is not None and self.server.is_connected(node_text):
             return False  # a newer stream of the same proxy took over
+        self.convergence.forget(node_text)
         with self._lock:
             proxy = self.recomputer.remove(node_text)
             if proxy is not None and not self.recomputer.holds(proxy.identity):

@@ -46,6 +46,7 @@ class RecomputeStats:
     translated: int
     seconds: float
     full: bool
+    nodes: tuple[str, ...] = ()  # the proxies translated (their snapshots were stored)
 
 
 class Recomputer:
@@ -133,6 +134,7 @@ class Recomputer:
                 len(batch),
                 time.perf_counter() - start,
                 full,
+                tuple(batch),
             )
             self.last = stats
             return stats

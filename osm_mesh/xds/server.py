@@ -51,6 +51,10 @@ class ServerTLS:
 class AdsServer:
     """The ADS gRPC server. ``on_connect(node_id)`` runs before a new proxy is served (the
     control plane uses it to build that proxy's first snapshot); ``on_disconnect`` after.
+    ``on_progress(node_id, status)`` runs on the event loop when a stream opens (before its
+    status is visible), after every request or snapshot it handled, and when it ends: it must
+    be quick (the control plane tracks which proxies still have to ACK their newest snapshot
+    with it, in O(1) per call).
 
     Streams are served by grpc.aio on one event-loop thread (a thread per stream would cost
     thousands of threads for a large mesh); the callbacks, which translate, run in a small
@@ -71,6 +75,7 @@ class AdsServer:
         on_depart: Callable[[str], None] | None = None,
         departure_grace: float = DEFAULT_GRACE_SECONDS,
         limits: AdsLimits | None = None,
+        on_progress: Callable[[str, ProxyStatus], None] | None = None,
     ) -> None:
         self.cache = cache
         self.host = host
@@ -84,6 +89,7 @@ class AdsServer:
         self._departures = Departures(departure_grace, self._forget_now)
         # Node ids whose stream is being ended by ``forget``: forgotten when it has ended.
         self._evicted: set[str] = set()
+        self.on_progress = on_progress
         self.limits = limits or AdsLimits()
         self.port: int | None = None
         self._server: grpc.aio.Server | None = None
@@ -182,6 +188,12 @@ class AdsServer:
         """Node ids with a status: connected, or departed and within their grace period."""
         with self._lock:
             return sorted(self._statuses)
+
+    def status(self, node_id: str) -> ProxyStatus | None:
+        """A copy of one proxy's status (None: never connected)."""
+        with self._lock:
+            found = self._statuses.get(node_id)
+            return copy_status(found) if found is not None else None
 
     def connected_nodes(self) -> list[str]:
         with self._lock:
@@ -346,6 +358,8 @@ class AdsServer:
         node_id = first.node.id
         status = ProxyStatus(node_id)
         self._departures.cancel(node_id)
+        if self.on_progress is not None:
+            self.on_progress(node_id, status)  # a new stream: before anyone can see it
         with self._changed:
             self._statuses[node_id] = status
             self._changed.notify_all()
@@ -380,6 +394,8 @@ class AdsServer:
                         continue
                     responses = stream.on_snapshot(item)
                 self._notify()
+                if self.on_progress is not None:
+                    self.on_progress(node_id, status)
                 for response in responses:
                     yield response
         finally:
@@ -390,6 +406,8 @@ class AdsServer:
                 if ours:
                     status.connected = False
                 self._changed.notify_all()
+            if self.on_progress is not None:
+                self.on_progress(node_id, status)
             if node_id in self._evicted:
                 self._evicted.discard(node_id)
                 self._forget_now(node_id)
