@@ -58,7 +58,7 @@ def test_new_snapshot_makes_it_pending_again_and_a_nack_keeps_it_so():
 
 
 def test_disconnect_and_replaced_streams():
-    cache, statuses, tracker = setup()
+    _cache, statuses, tracker = setup()
     old = ProxyStatus("n")
     tracker.on_progress("n", old)
     new = statuses["n"] = ProxyStatus("n")
