@@ -114,14 +114,15 @@ class Recomputer:
             if full:
                 index = MeshIndex(catalog, self.options)
                 nodes = set(self._proxies)
+                translator = Translator(index)
             else:
                 index, affected = affected_by(diff_catalogs(self.catalog, catalog), old, catalog)
                 nodes = self._dependents.affected(affected, old, index)
                 nodes &= self._proxies.keys()
+                translator = Translator.inherited(self._translator, index, affected)
             due = {Identity(ns, name) for ns, name in self.certs.due()}
             if due:
                 nodes |= self._dependents.of_identities(due)
-            translator = Translator(index)
             self.catalog, self.index, self._translator = catalog, index, translator
             batch = {node: self._translate(translator, node) for node in sorted(nodes)}
             if batch:

@@ -38,12 +38,19 @@ class Affected:
     """What a change touches, in the terms proxies depend on."""
 
     everything: bool = False
-    identities: set[Identity] = field(default_factory=set)  # their own policy
-    members: set[Identity] = field(default_factory=set)  # their services: concerns callers
+    # Their own policy: what may call them (inbound RBAC), or what they may call (reach,
+    # Retry policies from them; a ServiceAccount appearing or going).
+    allowances: set[Identity] = field(default_factory=set)
+    reach: set[Identity] = field(default_factory=set)
+    members: set[Identity] = field(default_factory=set)  # their pods/services: concerns callers
     services: set[Key] = field(default_factory=set)
     endpoints: set[Key] = field(default_factory=set)
     pods: set[Key] = field(default_factory=set)
     uuids: set[str] = field(default_factory=set)
+
+    @property
+    def identities(self) -> set[Identity]:
+        return self.allowances | self.reach
 
 
 def _destination(target) -> Identity:  # type: ignore[no-untyped-def]
@@ -69,7 +76,8 @@ def affected_by(diff: CatalogDiff, old: MeshIndex, catalog: Catalog) -> tuple[Me
     index, moved = old.updated(catalog, diff, destinations)
 
     out = Affected(
-        identities=destinations | moved | diff.identities,
+        allowances=destinations,
+        reach=moved | diff.identities,
         members=set(diff.identity_pods),
         services=diff.services | diff.split_roots,
         endpoints=set(diff.endpoints),
@@ -83,7 +91,7 @@ def affected_by(diff: CatalogDiff, old: MeshIndex, catalog: Catalog) -> tuple[Me
             if pod is not None:
                 out.members.add(pod.identity)
     for retry in diff.retries:
-        out.identities.add(Identity(retry.source.namespace or retry.namespace, retry.source.name))
+        out.reach.add(Identity(retry.source.namespace or retry.namespace, retry.source.name))
     for policy in (*diff.upstream_traffic_settings, *diff.fault_injections):
         out.services.add((policy.namespace, policy.service))
     _close_over_splits(out.services, out.endpoints, diff.route_groups, catalogs)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from typing import Any
 
 from osm_mesh.catalog.model import Catalog, Identity, Pod, Service, ServicePort
 from osm_mesh.envoy import names, pb
@@ -60,6 +61,7 @@ from osm_mesh.envoy.outbound import (
     host_domains,
     local_tcp_listeners,
 )
+from osm_mesh.envoy.scope import Affected
 from osm_mesh.envoy.telemetry import workload_of
 
 __all__ = [
@@ -90,8 +92,9 @@ def find_pod(catalog: Catalog, proxy: ProxyIdentity) -> Pod | None:
 class Translator:
     """Translates proxies against one MeshIndex; builds each shared resource once (memo).
 
-    Thread-safe. Keep one per index: a new catalog gets a new index and a new Translator, so
-    nothing built from an older catalog is ever handed out.
+    Thread-safe. Keep one per index: a new catalog gets a new Translator, either empty or
+    ``inherited`` from the previous one with every resource a change can affect dropped (so
+    nothing stale is ever handed out, and nothing unaffected is built twice).
     """
 
     def __init__(self, index: MeshIndex) -> None:
@@ -100,11 +103,54 @@ class Translator:
         self._clusters: dict[tuple[str, str, int], tuple[pb.Cluster, pb.ClusterLoadAssignment]]
         self._clusters = {}
         self._vhosts: dict[tuple[str, str, int, bool], pb.VirtualHost] = {}
-        self._outbound_tables: dict[object, OutboundTable] = {}
+        self._outbound_tables: dict[tuple[Any, ...], OutboundTable] = {}
         self._outbound_listeners: dict[object, dict[str, pb.Listener]] = {}
-        self._inbound: dict[object, InboundResources] = {}
+        self._inbound: dict[tuple[Any, ...], InboundResources] = {}
         self._secrets: dict[bytes, dict[str, pb.Secret]] = {}
-        self._bundles: dict[tuple[int, int, int, int], Resources] = {}
+        # id()s of the parts -> (the parts, their Resources); the parts are kept so an id
+        # can never be reused by another object while its entry exists.
+        self._bundles: dict[tuple[int, int, int, int], tuple[tuple[object, ...], Resources]]
+        self._bundles = {}
+
+    @classmethod
+    def inherited(cls, old: Translator, index: MeshIndex, affected: Affected) -> Translator:
+        """A Translator for ``index`` (the next catalog) keeping ``old``'s resources that
+        ``affected`` cannot have changed (``tests/mesh/envoy/test_scope.py`` checks the result
+        against translating from scratch)."""
+        new = cls(index)
+        if affected.everything:
+            return new
+        services = affected.services
+        endpoints = affected.endpoints | affected.services
+        callers: set[Identity] = set()
+        for member in affected.members:
+            callers |= old.index.callers(member) | index.callers(member)
+        stale_sources = affected.reach | callers
+        permissive = index.reachable(Identity("", "")) is None
+        new._clusters = {k: v for k, v in old._clusters.items() if k[:2] not in endpoints}
+        new._vhosts = {k: v for k, v in old._vhosts.items() if k[:2] not in services}
+        for key, table in old._outbound_tables.items():
+            source = key[0]
+            if permissive and (services or endpoints or affected.reach):
+                # Every service is in every table (new ones join them all), and a table is
+                # shared by a namespace: a Retry change of one source concerns it.
+                continue
+            if isinstance(source, Identity) and source in stale_sources:
+                continue
+            if table.services & services or table.clustered & endpoints:
+                continue
+            new._outbound_tables[key] = table
+        new._outbound_listeners = dict(old._outbound_listeners)  # a function of its key only
+        stale_inbound = affected.allowances | affected.members
+        for key, inbound in old._inbound.items():
+            if key[0] in stale_inbound or inbound.services & services:
+                continue
+            if inbound.split_backends & endpoints:
+                continue
+            new._inbound[key] = inbound
+        new._secrets = dict(old._secrets)
+        new._bundles = dict(old._bundles)  # checked part by part on use
+        return new
 
     def translate(self, proxy: ProxyIdentity, certs: CertLike | None = None) -> Resources:
         """All resources for one proxy. ``certs``: its identity certificate (SDS); None = none."""
@@ -159,12 +205,12 @@ class Translator:
         secrets: dict[str, pb.Secret] | None,
     ) -> Resources:
         """One Resources per combination of shared parts: replicas get the same dicts."""
-        # The parts are memoized by this Translator, which keeps them alive: ids are stable.
+        parts = (outbound, listeners, inbound, secrets)
         key = (id(outbound), id(listeners), id(inbound), id(secrets))
         with self._lock:
             found = self._bundles.get(key)
-            if found is not None:
-                return found
+            if found is not None and all(a is b for a, b in zip(found[0], parts, strict=True)):
+                return found[1]
         res = Resources()
         res.outbound_clusters = outbound.clusters
         res.endpoints = outbound.endpoints
@@ -178,7 +224,8 @@ class Translator:
             res.secrets.update(secrets)
         res.typed = res.by_type()
         with self._lock:
-            return self._bundles.setdefault(key, res)
+            self._bundles[key] = (parts, res)
+        return res
 
     # -- shared resources -----------------------------------------------------------------
     def cluster(self, service: Service, port: int) -> tuple[pb.Cluster, pb.ClusterLoadAssignment]:

@@ -67,6 +67,11 @@ class Snapshot:
     type_versions: dict[str, str]
     digests: dict[str, str]
     serialized: dict[str, dict[str, bytes]] = field(default_factory=dict, repr=False)
+    # The group objects each type was built from: a next snapshot handed the very same
+    # objects reuses this one's bytes and digest for that type without looking inside.
+    parts: dict[str, tuple[Mapping[str, Message], ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def packed(self, type_url: str) -> dict[str, any_pb2.Any]:
         """Resources of a type as ``Any``, sorted by name (built per response, not kept)."""
@@ -74,6 +79,10 @@ class Snapshot:
             name: any_pb2.Any(type_url=type_url, value=data)
             for name, data in sorted(self.serialized.get(type_url, {}).items())
         }
+
+
+def _same_objects(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 class SnapshotCache:
@@ -115,7 +124,7 @@ class SnapshotCache:
         # same group objects (replicas) share one merge, and their snapshots share the dicts.
         merges: dict[tuple[object, ...], tuple[dict[str, Message], dict[str, bytes], str]] = {}
 
-        def merge(t: str, parts: Sequence[Mapping[str, Message]]):  # type: ignore[no-untyped-def]
+        def merge(t: str, parts: tuple[Mapping[str, Message], ...]):  # type: ignore[no-untyped-def]
             key = (t, *map(id, parts))
             hit = merges.get(key)
             if hit is not None:
@@ -131,22 +140,30 @@ class SnapshotCache:
             hit = merges[key] = (merged, wire, h.hexdigest())
             return hit
 
-        built: dict[str, tuple[dict, dict, dict]] = {}
+        built: dict[str, tuple[dict, dict, dict, dict]] = {}
         for node_id, resources in batch.items():
+            previous = self._snapshots.get(node_id)
             normalized: dict[str, dict[str, Message]] = {}
             serialized: dict[str, dict[str, bytes]] = {}
             digests: dict[str, str] = {}
+            node_parts: dict[str, tuple[Mapping[str, Message], ...]] = {}
             for t in PUSH_ORDER:
                 value = resources.get(t, _NOTHING)
-                parts: Sequence[Mapping[str, Message]] = (
-                    value if isinstance(value, list | tuple) else (value,)  # type: ignore[assignment]
-                )
-                normalized[t], serialized[t], digests[t] = merge(t, parts)
-            built[node_id] = (normalized, serialized, digests)
+                parts = tuple(value) if isinstance(value, list | tuple) else (value,)
+                node_parts[t] = parts  # type: ignore[assignment]
+                before = previous.parts.get(t) if previous is not None else None
+                if before is not None and _same_objects(before, parts):  # type: ignore[arg-type]
+                    assert previous is not None
+                    normalized[t] = previous.resources[t]
+                    serialized[t] = previous.serialized[t]
+                    digests[t] = previous.digests[t]
+                    continue
+                normalized[t], serialized[t], digests[t] = merge(t, parts)  # type: ignore[arg-type]
+            built[node_id] = (normalized, serialized, digests, node_parts)
         out: dict[str, Snapshot] = {}
         notify: list[tuple[Callable[[Snapshot], None], Snapshot]] = []
         with self._lock:
-            for node_id, (normalized, serialized, digests) in built.items():
+            for node_id, (normalized, serialized, digests, node_parts) in built.items():
                 self._version += 1
                 version = self._version
                 previous = self._snapshots.get(node_id)
@@ -158,7 +175,7 @@ class SnapshotCache:
                         serialized[t] = previous.serialized[t]
                     else:
                         type_versions[t] = str(version)
-                snap = Snapshot(version, normalized, type_versions, digests, serialized)
+                snap = Snapshot(version, normalized, type_versions, digests, serialized, node_parts)
                 self._snapshots[node_id] = snap
                 out[node_id] = snap
                 notify += [(w, snap) for w in self._watchers.get(node_id, ())]
