@@ -10,9 +10,9 @@ one HTTPRouteGroup. Three kinds of change, each repeated:
 - one namespace's route group changed: 1,000 proxies affected (10%);
 - all ten route groups changed in one burst: all 10,000 proxies.
 
-Latency per affected proxy = when the server had its ACK of the new snapshot − when the change
+Latency per affected proxy = when the server had its ACK of the new snapshot minus when the change
 was applied to the source (it includes the coalescing window, the scoped recompute and the
-push). p99 over proxies × rounds. Baseline, same run: the same changes with 1 proxy connected
+push). p99 over proxies x rounds. Baseline, same run: the same changes with 1 proxy connected
 (the fixed cost of recompute + push + one ACK; the ratio is what fan-out adds).
 
 ``python -m benchmarks.bench_convergence_scale [--proxies N] [--rounds N]``.
