@@ -6,8 +6,10 @@ LIST again on any error, on ``410 Gone`` and every ``resync_seconds`` (a missed 
 then only live that long). Objects are kept as raw JSON dicts, exactly what
 ``build_catalog`` reads, so no typed-model round trip is paid per event.
 
-Changes wake one builder thread that rebuilds the Catalog at most every ``debounce``
-seconds: a Deployment rolling 50 pods is one or two catalogs, not 150.
+Changes wake one builder thread that builds the next Catalog at most every ``debounce``
+seconds: a Deployment rolling 50 pods is one or two catalogs, not 150. Watch events are
+applied incrementally (``osm_mesh.catalog.incremental``: only the changed objects are parsed
+and patched in); a relist that found differences, and MeshConfig changes, rebuild in full.
 
 Kinds watched: Namespaces, Pods, Services, ServiceAccounts (all namespaces; the catalog keeps
 those of namespaces labelled ``openservicemesh.io/monitored-by=<mesh>``), the SMI kinds at
@@ -28,8 +30,9 @@ from functools import partial
 from typing import Any
 
 from osm_mesh import labels
-from osm_mesh.catalog.build import build_catalog
+from osm_mesh.catalog.incremental import CatalogBuilder, DocKey, document_key
 from osm_mesh.catalog.kube import _PLURALS, CUSTOM_KINDS
+from osm_mesh.catalog.loader import Document
 from osm_mesh.catalog.mesh_config_guard import MeshConfigGuard
 from osm_mesh.catalog.model import Catalog
 from osm_mesh.catalog.source import SnapshotSource
@@ -168,6 +171,16 @@ class KubeSource(SnapshotSource):
         self.events = 0
         # A MeshConfig with errors is refused: the last valid one stays in force.
         self.mesh_config_guard = MeshConfigGuard()
+        self._builder = CatalogBuilder(
+            monitored=None,
+            mesh_name=mesh_name,
+            synthesize_pods=False,
+            trust_domain=trust_domain,
+        )
+        # Objects changed by watch events since the last build (None: deleted), and whether
+        # something needs a full rebuild (a relist found differences, a MeshConfig moved).
+        self._changes: dict[DocKey, dict[str, Any] | None] = {}
+        self._full = True
 
     # -- kinds -----------------------------------------------------------------------------
     def _core_kinds(self) -> list[Kind]:
@@ -316,6 +329,8 @@ class KubeSource(SnapshotSource):
             changed = kind not in self._listed or _strip_rv(self._objects[kind]) != _strip_rv(fresh)
             self._objects[kind] = fresh
             self._listed.add(kind)
+            if changed:
+                self._full = True
             if self._listed >= self._expected:
                 self.synced.set()
         if changed:
@@ -367,8 +382,12 @@ class KubeSource(SnapshotSource):
         with self._lock:
             if kind_of_event == "DELETED":
                 self._objects[kind.kind].pop(key, None)
+                self._changes[document_key(obj)] = None
             else:
                 self._objects[kind.kind][key] = obj
+                self._changes[document_key(obj)] = obj
+            if kind.kind == "MeshConfig":
+                self._full = True  # only the configured one counts: objects() picks it
             self.events += 1
         self._dirty.set()
         return rv
@@ -400,26 +419,49 @@ class KubeSource(SnapshotSource):
             if not self.synced.is_set():
                 continue  # a half-listed cluster would look like deleted policy
             try:
-                self.rebuild()
+                self.refresh()
             except Exception:
                 log.exception("building the catalog failed; keeping the previous one")
 
     def rebuild(self) -> Catalog:
+        """A catalog built from every watched object."""
+        with self._lock:
+            self._changes, self._full = {}, False
         objects = self.objects()
 
         def build(version: int) -> Catalog:
-            catalog = build_catalog(
-                objects,
-                monitored=None,
-                mesh_name=self.mesh_name,
-                synthesize_pods=False,
-                version=version,
-            )
-            present = any(o.get("kind") == "MeshConfig" for o in objects)
-            catalog = self.mesh_config_guard.apply(catalog, present=present)
-            if self.trust_domain and catalog.trust_domain != self.trust_domain:
-                config = replace(catalog.mesh_config, trust_domain=self.trust_domain)
-                catalog = replace(catalog, mesh_config=config)
-            return catalog
+            documents = [Document(o) for o in objects]
+            return self._guarded(self._builder.rebuild(documents, version=version))
 
         return self._publish(build)
+
+    def refresh(self) -> Catalog:
+        """The next catalog from the changes watched since the last one (in full if needed)."""
+        with self._lock:
+            changes, full = self._changes, self._full
+            self._changes, self._full = {}, False
+        if full:
+            return self.rebuild()
+        upserts = [Document(o) for o in changes.values() if o is not None]
+        deletes = [k for k, o in changes.items() if o is None]
+
+        def build(version: int) -> Catalog:
+            catalog = self._builder.apply(upserts, deletes, version)
+            if catalog is None:
+                objects = [Document(o) for o in self.objects()]
+                catalog = self._builder.rebuild(objects, version=version)
+            return self._guarded(catalog)
+
+        return self._publish(build)
+
+    def _guarded(self, catalog: Catalog) -> Catalog:
+        """The catalog with the MeshConfig in force (a refused one changes nothing) and the
+        --trust-domain flag winning over the MeshConfig's."""
+        with self._lock:
+            configs = self._objects.get("MeshConfig", {})
+            present = any(name == self.mesh_config_name for _, name in configs)
+        catalog = self.mesh_config_guard.apply(catalog, present=present)
+        if self.trust_domain and catalog.trust_domain != self.trust_domain:
+            config = replace(catalog.mesh_config, trust_domain=self.trust_domain)
+            catalog = replace(catalog, mesh_config=config)
+        return catalog

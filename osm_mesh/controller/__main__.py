@@ -29,7 +29,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--resync-seconds", type=float, default=600.0, help="full relist of the cluster"
     )
+    parser.add_argument(
+        "--coalesce-window",
+        type=_seconds,
+        default=0.01,
+        help="recompute once no change arrived for this long (seconds; 0: at once)",
+    )
+    parser.add_argument(
+        "--coalesce-max",
+        type=_seconds,
+        default=0.5,
+        help="but never wait longer than this after the first change of a burst (seconds)",
+    )
     return parser.parse_args(argv)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0..60 seconds")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             http_port=args.http_port,
             debug_port=args.debug_port,
             resync_seconds=args.resync_seconds,
+            coalesce_window=args.coalesce_window,
+            coalesce_max=max(args.coalesce_max, args.coalesce_window),
             pod_name=os.environ.get("POD_NAME", ""),
         )
         return Controller(connect(args.kubeconfig), settings)

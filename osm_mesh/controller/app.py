@@ -60,6 +60,9 @@ class ControllerSettings:
     # Loopback only (see labels.CONTROLLER_DEBUG_PORT); 0 picks a free port.
     debug_host: str = "127.0.0.1"
     debug_port: int = labels.CONTROLLER_DEBUG_PORT
+    # A burst of changes is one recompute (see ControlPlaneOptions).
+    coalesce_window: float = 0.01
+    coalesce_max: float = 0.5
     resync_seconds: float = RESYNC_S
     # How long the first full listing of the cluster may take before start() gives up.
     sync_timeout: float = 60.0
@@ -261,6 +264,8 @@ class Controller:
             port=s.ads_port,
             controller_name=f"{labels.CONTROLLER_NAME}.{s.osm_namespace}.svc",
             cert_validity=dt.timedelta(seconds=catalog.mesh_config.service_cert_validity_seconds),
+            coalesce_window=s.coalesce_window,
+            coalesce_max=s.coalesce_max,
         )
         self.control_plane = _TimedControlPlane(
             self.source,
