@@ -168,7 +168,12 @@ class AdsServer:
             loop.call_soon_threadsafe(loop.stop)
             if self._thread is not None:
                 self._thread.join(10)
-            loop.close()
+            if self._thread is not None and self._thread.is_alive():
+                # Still busy (thousands of streams closing): a daemon thread, it ends with
+                # the process; closing a running loop would raise.
+                log.warning("ADS event loop still busy after 10 s; left to finish")
+            else:
+                loop.close()
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
