@@ -354,6 +354,7 @@ class ControlPlane:
         """Entries in every per-proxy map (tests and benchmarks check that departed proxies
         leave none)."""
         sizes = {**self.recomputer.sizes(), "certificates": len(self.certs)}
+        sizes.update(self.convergence.sizes())
         sizes.update(self.cache.sizes())
         if self.server is not None:
             sizes.update(self.server.sizes())

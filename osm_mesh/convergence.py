@@ -78,6 +78,15 @@ class ConvergenceTracker:
             self._pending.discard(node)
             self.converged_at[node] = time.time()
 
+    def sizes(self) -> dict[str, int]:
+        """Entries per proxy (a departed proxy must leave none)."""
+        with self._cond:
+            return {
+                "convergence_pending": len(self._pending),
+                "convergence_streams": len(self._streams),
+                "convergence_times": len(self.converged_at),
+            }
+
     def pending(self) -> set[str]:
         with self._cond:
             return set(self._pending)

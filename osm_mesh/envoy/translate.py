@@ -127,6 +127,8 @@ class Translator:
             callers |= old.index.callers(member) | index.callers(member)
         stale_sources = affected.reach | callers
         permissive = index.reachable(Identity("", "")) is None
+        # Local mode's tables explain misses with every Service of the mesh (explain.py).
+        lists_every_service = index.options.mode == "local"
         new._clusters = {k: v for k, v in old._clusters.items() if k[:2] not in endpoints}
         new._vhosts = {k: v for k, v in old._vhosts.items() if k[:2] not in services}
         for key, table in old._outbound_tables.items():
@@ -134,6 +136,8 @@ class Translator:
             if permissive and (services or endpoints or affected.reach):
                 # Every service is in every table (new ones join them all), and a table is
                 # shared by a namespace: a Retry change of one source concerns it.
+                continue
+            if lists_every_service and services:
                 continue
             if isinstance(source, Identity) and source in stale_sources:
                 continue
