@@ -87,3 +87,50 @@ def test_weighted_split_and_live_change(tmp_path, mesh_ca):
         assert tally(mesh, 50) == Counter({"api-v2": 50})
     finally:
         mesh.close()
+
+
+@pytest.mark.parametrize("version", ["v1alpha3", "v1alpha4"])
+def test_split_matches_send_only_matching_requests_to_backends(tmp_path, mesh_ca, version):
+    """split v1alpha3+ `matches`: a request with the group's header goes to the backend, every
+    other request to the root Service's own pods (here api-v1's)."""
+    split = traffic_split(NS, "beta", "api", {"api-v2": 100})
+    split["apiVersion"] = f"split.smi-spec.io/{version}"
+    split["spec"]["matches"] = [{"kind": "HTTPRouteGroup", "name": "beta-users"}]
+    objects = [
+        *(service_account(NS, sa) for sa in ("api-v1", "api-v2", "frontend")),
+        deployment(NS, "api-v1", "api-v1"),
+        deployment(NS, "api-v2", "api-v2"),
+        deployment(NS, "frontend", "frontend"),
+        service(NS, "api", app="api-v1"),
+        service(NS, "api-v2"),
+        route_group(NS, "all", [{"name": "all", "pathRegex": ".*", "methods": ["*"]}]),
+        route_group(
+            NS,
+            "beta-users",
+            [{"name": "beta", "pathRegex": "/api/.*", "headers": [{"x-beta": "yes"}]}],
+        ),
+        traffic_target(NS, "v1", "api-v1", ["frontend"], "all"),
+        traffic_target(NS, "v2", "api-v2", ["frontend"], "all"),
+        split,
+    ]
+    mesh = EnvoyMesh(tmp_path, mesh_ca, objects)
+    try:
+        mesh.start_app("api-v1")
+        mesh.start_app("api-v2")
+        for name in ("api-v1", "api-v2", "frontend"):
+            mesh.start_envoy(name)
+        mesh.wait_ready()
+
+        def served_by(headers: dict[str, str], path: str = "/api/values") -> str:
+            url = f"http://api.canary.svc.cluster.local{path}"
+            status, body = mesh.request("frontend", url, headers=headers)
+            assert status == 200, body
+            return json.loads(body)["name"]
+
+        for _ in range(20):  # a 100 % backend: any leak to the root would show
+            assert served_by({"x-beta": "yes"}) == "api-v2"
+            assert served_by({}) == "api-v1"
+            assert served_by({"x-beta": "no"}) == "api-v1"
+            assert served_by({"x-beta": "yes"}, "/healthz") == "api-v1"
+    finally:
+        mesh.close()

@@ -345,3 +345,47 @@ def test_grpc_ports_use_http2_and_no_route_timeout(cert):
         "httpProtocolOptions"
         in http["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["explicitHttpConfig"]
     )
+
+
+@pytest.mark.parametrize("version", ["v1alpha3", "v1alpha4"])
+def test_split_matches_split_only_matching_requests(cert, version):
+    """split v1alpha3+: only requests matching the referenced HTTPRouteGroup are split (each
+    route keeps the group's path, methods and headers); everything else goes to the root."""
+    split = traffic_split(NS, "split", "api", {"api-v2": 100})
+    split["apiVersion"] = f"split.smi-spec.io/{version}"
+    split["spec"]["matches"] = [{"kind": "HTTPRouteGroup", "name": "beta"}]
+    beta = route_group(
+        NS,
+        "beta",
+        [
+            {
+                "name": "beta",
+                "pathRegex": "/api/.*",
+                "methods": ["GET"],
+                "headers": [{"x-beta": "1"}],
+            }
+        ],
+    )
+    replaced = [o for o in objects() if o["kind"] != "TrafficSplit"]
+    source = FileSource(
+        objects=[*replaced, split, beta], monitored="all", pod_ip=lambda *a: "10.1.1.1"
+    )
+    cat = source.snapshot()
+    res = translate(cat, proxy_of(cat, "web"), TranslateOptions(), cert)
+    vhost = next(
+        v for v in res.routes[names.OUTBOUND_ROUTE].virtual_hosts if v.name == "shop/api|80"
+    )
+    routes = [as_json(r) for r in vhost.routes]
+    assert len(routes) == 2
+    split_route, rest = routes
+    assert split_route["match"]["safeRegex"]["regex"] == "(?:/api/.*).*"  # anchored at start
+    assert {
+        h["name"]: h["stringMatch"]["safeRegex"]["regex"] for h in split_route["match"]["headers"]
+    } == {
+        ":method": "GET",
+        "x-beta": "1",
+    }
+    assert split_route["route"]["cluster"] == "shop/api-v2|80"
+    # Requests the group does not match are not split: the root's own cluster, any path.
+    assert rest["match"] == {"prefix": "/"}
+    assert rest["route"]["cluster"] == "shop/api|80"

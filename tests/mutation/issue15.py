@@ -1,0 +1,112 @@
+"""The hand-made mutations of issue 15 that once survived, each with the test that kills it.
+
+`python -m tests.mutation.issue15 [NAME ...]` applies each mutation to a scratch copy of the
+repo and runs, there, (1) the suite subset that missed it with its killing tests deselected:
+green shows the mutation survives without them; (2) the killing tests: they must fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+COPIED = ("osm_mesh", "tests", "templates", "docs", "benchmarks", "pyproject.toml")
+LINKED = (".venv", ".kube", ".images", ".upstream")  # built tools the tests find in the repo
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    path: str
+    old: str
+    new: str
+    subset: tuple[str, ...]  # the tests that ran and stayed green before the killers existed
+    killers: tuple[str, ...]  # pytest node ids that must fail on the mutation
+
+
+ENVOY_UNIT = ("tests/mesh/envoy", "tests/mesh/policy", "tests/mesh/resilience")
+SPLIT_KILLERS = (
+    "tests/mesh/envoy/test_translate.py::test_split_matches_split_only_matching_requests",
+    "tests/e2e_envoy/test_split.py::test_split_matches_send_only_matching_requests_to_backends",
+)
+
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation(
+        "split-match-headers-dropped",
+        "osm_mesh/envoy/outbound.py",
+        "pb.route_match(m.envoy_path_regex(), methods, m.headers)",
+        "pb.route_match(m.envoy_path_regex(), methods)",
+        (*ENVOY_UNIT, "tests/e2e_envoy/test_split.py"),
+        SPLIT_KILLERS,
+    ),
+    Mutation(
+        "split-matches-ignored",
+        "osm_mesh/envoy/outbound.py",
+        "matches = split_matches(catalog, split) if split is not None else None",
+        "matches = None",
+        (*ENVOY_UNIT, "tests/e2e_envoy/test_split.py"),
+        SPLIT_KILLERS,
+    ),
+)
+
+
+def _copy(scratch: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for name in COPIED:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, scratch / name, ignore=ignore, symlinks=True)
+        else:
+            shutil.copy2(src, scratch / name)
+    for name in LINKED:
+        if (REPO / name).exists():
+            (scratch / name).symlink_to(REPO / name)
+
+
+def _pytest(scratch: Path, args: list[str]) -> int:
+    env = {**os.environ, "PYTHONPATH": str(scratch)}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *args]
+    return subprocess.run(cmd, cwd=scratch, env=env, check=False).returncode
+
+
+def check(m: Mutation) -> bool:
+    with tempfile.TemporaryDirectory(prefix=f"mut-{m.name}-") as tmp:
+        scratch = Path(tmp)
+        _copy(scratch)
+        target = scratch / m.path
+        text = target.read_text()
+        if text.count(m.old) != 1:
+            print(f"{m.name}: the code to mutate is not found once in {m.path}", flush=True)
+            return False
+        target.write_text(text.replace(m.old, m.new))
+        deselect = [a for k in m.killers for a in ("--deselect", k)]
+        before = _pytest(scratch, [*m.subset, *deselect]) if m.subset else 0
+        after = _pytest(scratch, list(m.killers))
+    survived_before = before == 0
+    killed = after != 0
+    print(
+        f"{m.name}: without the killing tests {'survives' if survived_before else 'KILLED'}"
+        f" (exit {before}); killing tests {'fail' if killed else 'PASS'} (exit {after})",
+        flush=True,
+    )
+    return killed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.mutation.issue15")
+    parser.add_argument("names", nargs="*")
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTATIONS if not args.names or m.name in args.names]
+    results = [check(m) for m in chosen]
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
