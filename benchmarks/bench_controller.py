@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import statistics
 import tempfile
@@ -38,6 +39,7 @@ def run() -> list[Result]:
     )
     from osm_mesh.kube.client import connect
     from tests.emulator import KubeEmulator
+    from tests.emulator.patch import json_patch
     from tests.mesh.injector.test_webhook import a_pod, post, review
 
     results: list[Result] = []
@@ -140,20 +142,31 @@ def run() -> list[Result]:
                 "metadata": {"name": "bookstore", "namespace": "ns0"},
             }
         )
-        injected_body = json.dumps(review("ns0", a_pod())).encode()
-        outside_body = json.dumps(review("outside", a_pod())).encode()
+        pod = a_pod()
+        injected_body = json.dumps(review("ns0", pod)).encode()
+        outside_body = json.dumps(review("outside", pod)).encode()
 
-        def timed(body: bytes, n: int) -> float:
+        def timed(body: bytes, n: int, *, injects: bool) -> float:
             times = []
             for _ in range(n):
                 begin = time.perf_counter()
                 status, answer = post(injector.webhook_port, ca_pem, body)
                 times.append(time.perf_counter() - begin)
-                assert status == 200 and json.loads(answer)["response"]["allowed"], answer
+                response = json.loads(answer)["response"]
+                assert status == 200 and response["allowed"], answer
+                # What is timed must be the work: a pod in the mesh comes back with the patch
+                # that adds its sidecar, one outside it without any.
+                if not injects:
+                    assert "patch" not in response, answer
+                    continue
+                assert response.get("patchType") == "JSONPatch", answer
+                patched = json_patch(pod, json.loads(base64.b64decode(response["patch"])))
+                names = [c["name"] for c in patched["spec"]["containers"]]
+                assert "envoy" in names and len(names) == len(pod["spec"]["containers"]) + 1
             return statistics.median(times)
 
-        outside = timed(outside_body, 20)
-        injected = timed(injected_body, 40)
+        outside = timed(outside_body, 20, injects=False)
+        injected = timed(injected_body, 40, injects=True)
         per_minute = 60.0 / injected
         results.append(
             Result(

@@ -207,3 +207,18 @@ def test_due_follows_issues_renewals_and_forgets(ca):
     assert mgr.due() == [] and mgr.next_renewal() == mgr.renew_time(renewed)
     mgr.forget(Ident("ns", "a"))
     assert mgr.due() == [] and mgr.next_renewal() is None
+
+
+def test_a_leaf_never_outlives_its_ca():
+    """A CA with an hour left issues a 24 h leaf: the leaf ends with the CA (a chain past its
+    CA's end is rejected by every peer), its own end as written in the certificate."""
+    short = CertificateAuthority.create(validity=dt.timedelta(hours=1))
+    leaf = short.issue(Ident("shop", "web"), validity=dt.timedelta(hours=24))
+    cert = x509.load_pem_x509_certificate(leaf.cert_pem)
+    assert cert.not_valid_after_utc == short.not_after == leaf.not_after
+    named = short.issue_for_names(common_name="osm-controller", validity=dt.timedelta(days=2))
+    assert named.not_after == short.not_after
+    # Within the CA's life a leaf gets the validity asked for.
+    brief = short.issue(Ident("shop", "web"), validity=dt.timedelta(minutes=10))
+    assert brief.not_after < short.not_after
+    assert brief.not_after - brief.not_before >= dt.timedelta(minutes=10)

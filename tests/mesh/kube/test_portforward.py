@@ -175,3 +175,38 @@ def test_wait_returns_when_the_event_is_set():
     with forwarder:
         forwarder.wait(stop)
     assert 0.15 < time.monotonic() - started < 2
+
+
+def test_a_client_that_half_closes_still_gets_the_whole_answer(kube, kube_emulator):
+    """The client sends its request and shuts down its sending side (as `nc -N` or an HTTP/1.0
+    client may); the pod answers later and at length: every byte still reaches the client."""
+    seed_pod(kube_emulator, NS, "osm-grafana-0")
+    answer = os.urandom(512 * 1024)
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def pod() -> None:
+        conn, _ = server.accept()
+        with conn:
+            buf = b""
+            while not buf.endswith(b"\n"):
+                buf += conn.recv(64)
+            time.sleep(0.5)  # the answer comes well after the client's EOF
+            conn.sendall(answer)
+
+    thread = threading.Thread(target=pod, daemon=True)
+    thread.start()
+    kube_emulator.serve_port_forward(
+        NS, "osm-grafana-0", 3000, "127.0.0.1", server.getsockname()[1]
+    )
+    try:
+        with forward_to_pod(kube, NS, "osm-grafana-0", 3000) as forwarder:
+            with socket.create_connection(("127.0.0.1", forwarder.local_port), timeout=10) as c:
+                c.sendall(b"question\n")
+                c.shutdown(socket.SHUT_WR)
+                received = b""
+                while chunk := c.recv(65536):
+                    received += chunk
+        assert len(received) == len(answer) and received == answer
+    finally:
+        thread.join(5)
+        server.close()

@@ -220,3 +220,17 @@ def test_article_simple_app():
     assert not request_allowed(c, api, frontend, method="GET", path="/api/values")
     canary_fe = Identity("osm-canary-deployment-sample-app", "frontend-service-account")
     assert not request_allowed(c, canary_fe, api, method="GET", path="/api/values")
+
+
+def test_a_source_is_its_namespace_and_name():
+    """A TrafficTarget naming elsewhere/web lets elsewhere/web in, not shop/web (the same
+    ServiceAccount name in the destination's namespace), and the other way round."""
+    rules = [{"kind": "HTTPRouteGroup", "name": "routes"}]
+    elsewhere = Identity("elsewhere", "web")
+    c = catalog(target("t", "api", [sa("web", ns="elsewhere")], rules))
+    assert http(c, "GET", "/items", src=elsewhere)
+    assert not http(c, "GET", "/items", src=WEB)
+    c = catalog(target("t", "api", [sa("web")], rules))
+    assert http(c, "GET", "/items", src=WEB)
+    assert not http(c, "GET", "/items", src=elsewhere)
+    assert not allowed_routes(c, elsewhere, API).allowed
