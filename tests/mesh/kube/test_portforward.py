@@ -199,13 +199,15 @@ def test_a_client_that_half_closes_still_gets_the_whole_answer(kube, kube_emulat
         NS, "osm-grafana-0", 3000, "127.0.0.1", server.getsockname()[1]
     )
     try:
-        with forward_to_pod(kube, NS, "osm-grafana-0", 3000) as forwarder:
-            with socket.create_connection(("127.0.0.1", forwarder.local_port), timeout=10) as c:
-                c.sendall(b"question\n")
-                c.shutdown(socket.SHUT_WR)
-                received = b""
-                while chunk := c.recv(65536):
-                    received += chunk
+        with (
+            forward_to_pod(kube, NS, "osm-grafana-0", 3000) as forwarder,
+            socket.create_connection(("127.0.0.1", forwarder.local_port), timeout=10) as c,
+        ):
+            c.sendall(b"question\n")
+            c.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := c.recv(65536):
+                received += chunk
         assert len(received) == len(answer) and received == answer
     finally:
         thread.join(5)
