@@ -50,7 +50,11 @@ TARGETS: dict[str, Target] = {
             ),
         ),
         Target("certs", ("osm_mesh/certs/*.py",), ("tests/mesh/certs",)),
-        Target("xds-cache", ("osm_mesh/xds/cache.py",), ("tests/mesh/xds/test_cache.py",)),
+        Target(
+            "xds-cache",
+            ("osm_mesh/xds/cache.py",),
+            ("tests/mesh/xds/test_cache.py", "tests/mesh/xds/test_protocol.py"),
+        ),
         Target(
             "injector-patch",
             ("osm_mesh/injector/patch.py",),

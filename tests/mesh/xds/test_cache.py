@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
 
-from osm_mesh.xds.cache import CLUSTER, LISTENER, SnapshotCache
+from osm_mesh.xds.cache import CLUSTER, ENDPOINT, LISTENER, ROUTE, SnapshotCache
 
 
 def test_shared_groups_are_serialized_once_and_shared():
@@ -47,3 +48,69 @@ def test_equal_content_keeps_type_version_even_from_new_objects():
     assert b.type_versions[CLUSTER] == a.type_versions[CLUSTER]
     c = cache.set_snapshot("n", {CLUSTER: {"a": cluster_pb2.Cluster(name="a", alt_stat_name="x")}})
     assert c.type_versions[CLUSTER] == str(c.version)
+
+
+def test_versions_count_from_one_per_snapshot_and_nodes_are_kept_apart():
+    cache = SnapshotCache()
+    a = cache.set_snapshot("a", {CLUSTER: {"c": cluster_pb2.Cluster(name="c")}})
+    b = cache.set_snapshot("b", {CLUSTER: {"d": cluster_pb2.Cluster(name="d")}})
+    assert (a.version, b.version, cache.version) == (1, 2, 2)
+    assert cache.get("a") is a and cache.get("b") is b and cache.get("c") is None
+    assert cache.nodes() == ["a", "b"]
+    cache.clear("a")
+    assert cache.get("a") is None and cache.nodes() == ["b"]
+    assert cache.sizes() == {"snapshots": 1, "watched": 0}
+
+
+def test_packed_resources_are_typed_and_sorted_and_survive_an_unchanged_type():
+    cache = SnapshotCache()
+    clusters = {n: cluster_pb2.Cluster(name=n) for n in ("b", "a")}
+    first = cache.set_snapshot("n", {CLUSTER: clusters})
+    listeners = {LISTENER: {"l": listener_pb2.Listener(name="l")}}
+    second = cache.set_snapshot("n", {CLUSTER: dict(clusters), **listeners})
+    assert second.type_versions[CLUSTER] == first.type_versions[CLUSTER] == "1"
+    assert second.type_versions[LISTENER] == "2"
+    packed = second.packed(CLUSTER)
+    assert list(packed) == ["a", "b"]
+    assert {a.type_url for a in packed.values()} == {CLUSTER}
+    assert cluster_pb2.Cluster.FromString(packed["a"].value).name == "a"
+    assert second.packed(ENDPOINT) == {}
+
+
+def test_map_fields_in_another_order_are_the_same_version():
+    """Serialization is deterministic: a map (typed_per_filter_config here) filled in another
+    order is the same content, not a new version that every proxy would be sent again."""
+    cache = SnapshotCache()
+
+    def route(order):
+        config = route_pb2.RouteConfiguration(name="r")
+        vhost = config.virtual_hosts.add(name="v")
+        for key in order:
+            vhost.typed_per_filter_config[key].type_url = f"type.googleapis.com/{key}"
+        return {ROUTE: {"r": config}}
+
+    keys = [f"filter-{i}" for i in range(40)]
+    first = cache.set_snapshot("n", route(keys))
+    second = cache.set_snapshot("n", route(list(reversed(keys))))
+    assert second.type_versions[ROUTE] == first.type_versions[ROUTE]
+
+
+def test_every_watcher_of_every_node_in_a_batch_is_told_and_unwatch_forgets_the_node():
+    cache = SnapshotCache()
+    seen: list[tuple[str, int]] = []
+    unwatch = [
+        cache.watch(node, lambda snap, tag=f"{node}{i}": seen.append((tag, snap.version)))
+        for node in ("a", "b")
+        for i in (1, 2)
+    ]
+    assert cache.sizes()["watched"] == 2
+    cache.set_snapshots({"a": {}, "b": {}})
+    assert sorted(seen) == [("a1", 1), ("a2", 1), ("b1", 2), ("b2", 2)]
+    unwatch[0]()
+    assert cache.sizes()["watched"] == 2  # a still has a watcher
+    unwatch[1]()
+    assert cache.sizes()["watched"] == 1
+    unwatch[1]()  # twice is harmless
+    seen.clear()
+    cache.set_snapshots({"a": {}, "b": {}})
+    assert [tag for tag, _ in seen] == ["b1", "b2"]
