@@ -71,16 +71,16 @@ def build_inbound(
                 vhost = pb.VirtualHost(
                     name=f"inbound|{svc.namespace}/{svc.name}|{sp.port}",
                     domains=domains,
-                    routes=[
-                        pb.route_to(
-                            pb.route_match(),
-                            [(local_name, 1)],
-                            # Never cut a request the client's UpstreamTrafficSetting allows.
-                            resilience.inbound_timeout(
-                                index.timeout_for(sp), index.resilience.upstream_setting(svc)
-                            ),
-                        )
-                    ],
+                    routes=inbound_routes(
+                        index,
+                        identity,
+                        target,
+                        local_name,
+                        # Never cut a request the client's UpstreamTrafficSetting allows.
+                        resilience.inbound_timeout(
+                            index.timeout_for(sp), index.resilience.upstream_setting(svc)
+                        ),
+                    ),
                 )
                 # Permissive mode too gets RBAC ("any authenticated mesh peer"): switching modes
                 # then only changes routes, never the listener (whose old connections would keep
@@ -141,3 +141,36 @@ def build_inbound(
         listener.listener_filters.insert(0, pb.ORIGINAL_DST)
     listeners[names.INBOUND_LISTENER] = listener
     return InboundResources(routes, listeners, local_clusters, frozenset(used), backends)
+
+
+DEFAULT_ROUTE = "[default]"
+
+
+def inbound_routes(
+    index: MeshIndex, identity: Identity, target: int, local_cluster: str, timeout: float
+) -> list[Any]:
+    """One named route per HTTPRouteGroup match allowed towards this port, then a catch-all.
+
+    They all lead to the app: access is the RBAC filter's business. The names are what the
+    request metrics' ``route`` label carries (``osm stat --routes``); a request counts under
+    the first match it meets, in TrafficTarget order, else under ``[default]``.
+    """
+    from osm_mesh.policy import ALL
+
+    routes = []
+    seen: set[tuple[object, ...]] = set()
+    for allowance in index.allowances(identity):
+        if not allowance.allows_port(target) or allowance.http is ALL or not allowance.http:
+            continue
+        for m in allowance.http:  # type: ignore[union-attr]
+            methods = () if m.any_method else tuple(sorted(m.methods))
+            key = (m.envoy_path_regex(), methods, m.headers)
+            if key in seen:
+                continue
+            seen.add(key)
+            route = pb.route_to(pb.route_match(*key), [(local_cluster, 1)], timeout)
+            route.name = m.name
+            routes.append(route)
+    catch_all = pb.route_to(pb.route_match(), [(local_cluster, 1)], timeout)
+    catch_all.name = DEFAULT_ROUTE
+    return [*routes, catch_all]

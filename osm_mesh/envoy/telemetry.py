@@ -17,8 +17,9 @@ engine, no measurable start-up CPU.
 
 Labels: ``response_code``, ``source_identity`` (the client's SPIFFE ID from its mTLS
 certificate), ``destination_namespace``, ``destination_kind`` (``Deployment``, else ``Pod``),
-``destination_name``. No pod name: replicas of a workload share one inbound listener (the
-translator builds it once), and Prometheus adds the scraped pod as a target label anyway.
+``destination_name``, ``route`` (the HTTPRouteGroup match the request met, ``[default]`` if
+none: ``inbound.inbound_routes``). No pod name: replicas of a workload share one inbound
+listener (the translator builds it once), and Prometheus adds the scraped pod as a label.
 Flagger's queries: ``osm_request_total{destination_namespace, destination_kind="Deployment",
 destination_name, response_code!~"5.*"}`` and the p99 of ``osm_request_duration_ms_bucket``.
 """
@@ -71,17 +72,22 @@ def request_stats_logger(pod: Pod) -> accesslog_pb2.AccessLog:
     ]
     source = stats_pb2.Config.Tag(name="source_identity", value_format="%DOWNSTREAM_PEER_URI_SAN%")
     code = stats_pb2.Config.Tag(name="response_code", value_format="%RESPONSE_CODE%")
+    route = stats_pb2.Config.Tag(name="route", value_format="%ROUTE_NAME%")
     config = stats_pb2.Config(
         stat_prefix=STAT_NAMESPACE,
         counters=[
             stats_pb2.Config.Counter(
-                stat=stats_pb2.Config.Stat(name=REQUEST_TOTAL, tags=[code, source, *destination]),
+                stat=stats_pb2.Config.Stat(
+                    name=REQUEST_TOTAL, tags=[code, source, *destination, route]
+                ),
                 value_fixed=wrappers_pb2.UInt64Value(value=1),
             )
         ],
         histograms=[
             stats_pb2.Config.Histogram(
-                stat=stats_pb2.Config.Stat(name=REQUEST_DURATION, tags=[source, *destination]),
+                stat=stats_pb2.Config.Stat(
+                    name=REQUEST_DURATION, tags=[source, *destination, route]
+                ),
                 unit=stats_pb2.Config.Histogram.Milliseconds,
                 value_format="%DURATION%",
             )

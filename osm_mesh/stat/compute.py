@@ -187,6 +187,9 @@ def workload_stats(
         for route, cumulative in per_route.items():
             target = stats.routes[route] if route else stats
             target.quantiles = {q: histogram_quantile(q, cumulative) for q in QUANTILES}
+    for stats in out.values():
+        # A route nobody used in the window is noise, not a row.
+        stats.routes = {name: r for name, r in stats.routes.items() if r.requests > 0}
     for workload, stats in out.items():
         spans = windows.get(workload)
         stats.window = sum(spans) / len(spans) if spans else 0.0

@@ -35,6 +35,7 @@ def test_labels_name_the_pods_deployment():
         "destination_namespace": "shop",
         "destination_kind": "Deployment",
         "destination_name": "api",
+        "route": "%ROUTE_NAME%",
     }
 
 

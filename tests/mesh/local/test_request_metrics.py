@@ -86,7 +86,9 @@ def test_sidecar_exposes_flaggers_metric_names_and_labels(mesh):
                 "destination_namespace",
                 "destination_kind",
                 "destination_name",
+                "route",
             }
+            assert sample.labels["route"] == "everything"  # the HTTPRouteGroup match met
             assert sample.labels["destination_namespace"] == "test"
             assert sample.labels["destination_kind"] == "Deployment"
             assert sample.labels["destination_name"] == deployment
@@ -136,3 +138,58 @@ def test_osm_stat_reads_the_local_mesh(mesh, osm):
         "NAME", "MESHED", "SUCCESS", "RPS", "LATENCY_P50", "LATENCY_P95", "LATENCY_P99", "TCP_CONN",
     ]  # fmt: skip
     assert [r.split()[0] for r in rows] == ["loadtester", "podinfo", "podinfo-primary"]
+
+
+ROUTES = [
+    {
+        "apiVersion": "specs.smi-spec.io/v1alpha4",
+        "kind": "HTTPRouteGroup",
+        "metadata": {"name": "podinfo-routes", "namespace": "test"},
+        "spec": {
+            "matches": [
+                {"name": "values", "pathRegex": "/api/values", "methods": ["GET"]},
+                {"name": "status", "pathRegex": "/status/.*", "methods": ["GET"]},
+            ]
+        },
+    },
+    {
+        "apiVersion": "access.smi-spec.io/v1alpha3",
+        "kind": "TrafficTarget",
+        "metadata": {"name": "loadtester-to-podinfo", "namespace": "test"},
+        "spec": {
+            "destination": {"kind": "ServiceAccount", "name": "podinfo", "namespace": "test"},
+            "sources": [{"kind": "ServiceAccount", "name": "loadtester", "namespace": "test"}],
+            "rules": [
+                {
+                    "kind": "HTTPRouteGroup",
+                    "name": "podinfo-routes",
+                    "matches": ["values", "status"],
+                }
+            ],
+        },
+    },
+]
+
+
+def test_osm_stat_routes_per_httproutegroup_match(mesh, osm):
+    """Each allowed match is a named inbound route; its requests are counted under it."""
+    mesh.apply([weights(0), *ROUTES])
+    loadtester = mesh.pod("test", "loadtester")
+    collect = local_collector(mesh.state(), Scope("test", "podinfo-primary"))
+    before = collect()
+    for _ in range(7):
+        assert call_frontend(loadtester)["status"] == 200
+    for _ in range(3):
+        assert call_frontend(loadtester, "/status/503")["status"] == 503
+    after = collect()
+    [primary] = workload_stats(before.readings, after.readings, pods_of=after.pods_of, routes=True)
+    assert set(primary.routes) == {"values", "status"}
+    assert primary.routes["values"].requests == 7 and primary.routes["values"].failures == 0
+    assert primary.routes["status"].requests == 3 and primary.routes["status"].failures == 3
+    assert primary.routes["status"].quantiles[0.5] is not None
+    result = osm(
+        ["stat", "deploy/podinfo-primary", "--work-dir", mesh.state()["workDir"], "-n", "test",
+         "--routes", "-w", "1s"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0].split()[:3] == ["NAME", "ROUTE", "MESHED"]
