@@ -433,10 +433,11 @@ class LocalMesh:
     def write_state(self) -> Path:
         path = self.work_dir / "state.json"
         state = self.state()
-        path.write_text(json.dumps(state, indent=2))
-        # Announce it, so `osm stat --local` and `osm proxy status --local` find it.
+        # Announce it, so `osm stat --local` and `osm proxy status --local` find it; state.json
+        # stays the last thing written (tools wait for it).
         register(state)
         self._registered = state
+        path.write_text(json.dumps(state, indent=2))
         return path
 
     def stop(self, failed: bool = False) -> None:
