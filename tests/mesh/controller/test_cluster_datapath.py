@@ -172,9 +172,9 @@ def test_frontend_reaches_api_through_both_sidecars_once_allowed():
         assert direct.strip().startswith("error"), direct
 
         denied = request()
-        # No TrafficTarget yet (permissive mode off): the frontend's sidecar has no route to
-        # api, so the request goes nowhere (503), and api's sidecar never sees it.
-        assert denied.startswith("503"), denied
+        # No TrafficTarget yet (permissive mode off): the frontend's own sidecar refuses with
+        # the policy's 403 (docs/dataplane.md, deny behaviour), and api's sidecar never sees it.
+        assert denied.startswith("403") and "no TrafficTarget" in denied, denied
         assert ask("allow") == "ok"
         deadline = time.monotonic() + 20
         answer = request()
