@@ -15,6 +15,7 @@ import argparse
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -28,8 +29,11 @@ from images.inventory import all_images
 from images.recipes import Image
 
 NAMESPACE_MARK = "OSM_IMAGES_IN_NAMESPACE"
-# Cache entries unused for this long are removed at the end of a build.
+# Cache entries unused for this long are removed at the end of a build, and of each image or
+# artifact only the newest few are kept besides the ones the build used.
 PRUNE_AFTER_DAYS = 14
+KEEP_PER_NAME = 4
+_ENTRY = re.compile(r"(.+)-[0-9a-f]{16}(\.tar)?")
 REQUIRED_TOOLS = {
     "buildah": "buildah",
     "debootstrap": "debootstrap",
@@ -114,12 +118,21 @@ def export(ctx: Context, images: list[Image], keys: dict[str, str]) -> Path:
 
 
 def prune(cache: Path, keep: set[Path]) -> None:
+    """Keep the newest KEEP_PER_NAME entries of each image or artifact (by last use) and
+    nothing unused for PRUNE_AFTER_DAYS; never what this run used. Every worktree's test
+    run can build its own control-plane image (500 MB), so the cache must not grow with it."""
     horizon = time.time() - PRUNE_AFTER_DAYS * 86400
+    groups: dict[str, list[Path]] = {}
     for entry in cache.iterdir():
-        if entry in keep or entry.name in ("lock", "work"):
-            continue
-        if entry.stat().st_mtime < horizon:
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        match = _ENTRY.fullmatch(entry.name)
+        if match and entry not in keep:
+            groups.setdefault(match.group(1), []).append(entry)
+    for entries in groups.values():
+        entries.sort(key=lambda e: e.stat().st_mtime, reverse=True)
+        # The entry this run used (if any) is the newest of its name and is not listed here.
+        for index, entry in enumerate(entries):
+            if index >= KEEP_PER_NAME - 1 or entry.stat().st_mtime < horizon:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def build(names: list[str], force: list[str], out: Path, cache: Path) -> int:
@@ -157,7 +170,7 @@ def build(names: list[str], force: list[str], out: Path, cache: Path) -> int:
             buildah.close()
             shutil.rmtree(work, ignore_errors=True)
         manifest = export(ctx, selected, keys)
-        prune(cache, set(ctx.archives.values()))
+        prune(cache, set(ctx.archives.values()) | ctx.used)
     print(f"{'IMAGE':22} {'STATE':7} {'SECONDS':>7} {'MB':>6}  REFERENCE")
     for name, state, seconds in timings:
         image = next(i for i in selected if i.name == name)

@@ -68,6 +68,8 @@ class Context:
     started: float = field(default_factory=time.monotonic)
     # name -> OCI archive of every image built or found in the cache so far in this run.
     archives: dict[str, Path] = field(default_factory=dict)
+    # Cache entries (artifacts) used by this run: pruning keeps them.
+    used: set[Path] = field(default_factory=set)
 
     def archive(self, name: str) -> Path:
         return self.archives[name]
@@ -83,7 +85,9 @@ class Context:
         it returns, so an interrupted build never leaves a half-written entry behind.
         """
         entry = self.cache / f"{kind}-{key[:16]}"
+        self.used.add(entry)
         if entry.exists():
+            os.utime(entry)  # last use, for pruning
             return entry
         partial = self.work / f"partial-{kind}-{key[:16]}"
         if partial.exists():

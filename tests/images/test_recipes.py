@@ -4,15 +4,17 @@ and the image tooling's cache keys and CoreDNS plugin order are right. No build 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
-from images.build import image_keys, with_parents
+from images.build import KEEP_PER_NAME, image_keys, prune, with_parents
 from images.context import tree_digest
 from images.inventory import all_images
 from images.recipes import COREDNS_VERSION
@@ -114,3 +116,20 @@ def test_coredns_directives_follow_upstream_order_and_imports():
     assert ours == [name for name in upstream if name in ours]
     imported = set(re.findall(r'_ "github.com/coredns/coredns/plugin/([a-z0-9_]+)"', main))
     assert {package_of[name] for name in ours} == imported
+
+
+def test_prune_keeps_what_the_run_used_and_the_newest_few(tmp_path):
+    now = time.time()
+    entries = []
+    for age in range(6):  # image-x-<key>.tar, 0 h to 5 h old
+        entry = tmp_path / f"image-x-{age:016x}.tar"
+        entry.write_text("x")
+        os.utime(entry, (now - age * 3600, now - age * 3600))
+        entries.append(entry)
+    used = tmp_path / f"image-x-{99:016x}.tar"
+    used.write_text("x")
+    os.utime(used, (now - 40 * 86400, now - 40 * 86400))  # old, but used by this run
+    (tmp_path / "lock").write_text("")
+    prune(tmp_path, {used})
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {used.name, "lock", *(e.name for e in entries[: KEEP_PER_NAME - 1])}
