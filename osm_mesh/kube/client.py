@@ -23,6 +23,30 @@ READ_TIMEOUT_S = 20.0
 # connections but never answers is as unreachable as one that refuses them, and must fail
 # within 5 s. Later calls get READ_TIMEOUT_S, since a large LIST can legitimately take longer.
 FIRST_READ_TIMEOUT_S = 4.0
+# A 429 with Retry-After is retried this many times (a watch cache rebuilds in seconds).
+RETRIES_429 = 4
+
+
+def _retries() -> Any:
+    """No retries on connection errors (fail fast), but the API server's own "come back"
+    answers are honoured: 429 with Retry-After, e.g. "storage is (re)initializing" right after
+    a CRD update (seen on the real API server after `osm install` updated the CRDs). A 429
+    was not processed, so retrying any method is safe. After the retries the 429 surfaces."""
+    from urllib3.util.retry import Retry
+
+    return Retry(
+        total=RETRIES_429,
+        connect=0,
+        read=0,
+        redirect=0,
+        other=0,
+        status=RETRIES_429,
+        status_forcelist=(429,),
+        allowed_methods=None,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        backoff_factor=0.5,
+    )
 
 
 class TimeoutApiClient(k8s.ApiClient):
@@ -156,6 +180,5 @@ def connect(
             f"Could not load kubeconfig: {exc}",
             hint="Check the file named by --kubeconfig or KUBECONFIG",
         ) from None
-    # Fail fast: no urllib3 retries on connection errors.
-    configuration.retries = 0
+    configuration.retries = _retries()
     return Kube(TimeoutApiClient(configuration, (connect_timeout, read_timeout)), namespace)

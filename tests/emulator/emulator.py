@@ -45,6 +45,7 @@ class KubeEmulator:
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._forbidden: list[tuple[str, str, str | None]] = []
+        self._reinitializing: dict[str, int] = {}
         self._proxies: dict[tuple[str, str, int | None], ProxyHandler] = {}
         self._forwards: dict[tuple[str, str, int], tuple[str, int]] = {}
         self._logs: dict[tuple[str, str, str | None], str] = {}
@@ -183,6 +184,21 @@ class KubeEmulator:
 
     def allow_all(self) -> None:
         self._forbidden.clear()
+
+    def reinitialize(self, resource: str, requests: int = 1) -> None:
+        """The next ``requests`` requests for ``resource`` (a plural) get 429 "storage is
+        (re)initializing" with Retry-After: 1, as a real API server answers right after a CRD
+        update (seen in tests/kube)."""
+        with self._lock:
+            self._reinitializing[resource] = requests
+
+    def take_reinitializing(self, resource: str) -> bool:
+        with self._lock:
+            left = self._reinitializing.get(resource, 0)
+            if left <= 0:
+                return False
+            self._reinitializing[resource] = left - 1
+            return True
 
     def is_forbidden(self, verb: str, resource: str, namespace: str | None) -> bool:
         return any(

@@ -133,7 +133,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             self._route(path, query, raw, split.query)
         except status.ApiError as exc:
-            self.send_json(exc.code, exc.body)
+            self.send_json(exc.code, exc.body, exc.headers)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:
@@ -227,6 +227,8 @@ class Handler(BaseHTTPRequestHandler):
         name = target.name.split(":")[0] if target.name else None
         if self.emulator.is_forbidden(verb, resource, target.namespace):
             raise status.forbidden(verb, resource, target.rt.group, target.namespace, name)
+        if self.emulator.take_reinitializing(target.rt.plural):
+            raise status.reinitializing()
 
     # --- verbs ------------------------------------------------------------------------
 

@@ -17,9 +17,17 @@ USER = "emulator"
 class ApiError(Exception):
     """An error response: HTTP code plus a Status body."""
 
-    def __init__(self, code: int, reason: str, message: str, details: dict | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: dict | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
+        self.headers = headers or {}
         self.body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -132,3 +140,15 @@ def unsupported_media_type(content_type: str) -> ApiError:
 
 def service_unavailable(message: str) -> ApiError:
     return ApiError(503, "ServiceUnavailable", message)
+
+
+def reinitializing() -> ApiError:
+    """What a real API server answers while a resource's watch cache is being rebuilt (right
+    after its CRD changed): 429 with Retry-After, which clients are expected to honour."""
+    return ApiError(
+        429,
+        "TooManyRequests",
+        "storage is (re)initializing",
+        {"retryAfterSeconds": 1},
+        headers={"Retry-After": "1"},
+    )

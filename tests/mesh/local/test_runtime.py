@@ -148,11 +148,22 @@ def test_sigterm_stops_local_run_cleanly(tmp_path: Path):
         stderr=subprocess.PIPE,
         cwd=REPO,
     )
+    printed: list[bytes] = []
+    reader = threading.Thread(
+        target=lambda: printed.extend(iter(runtime.stdout.readline, b"")),  # type: ignore[union-attr]
+        daemon=True,
+    )
+    reader.start()
     try:
         assert _wait((work / "state.json").exists, 30)
         state = json.loads((work / "state.json").read_text())
+        # The table is printed after state.json is written: signal once it is out.
+        urls = [pod["url"] for pod in state["pods"]]
+        assert _wait(lambda: all(u in b"".join(printed).decode() for u in urls), 30)
         runtime.send_signal(signal.SIGTERM)
-        out, err = runtime.communicate(timeout=15)
+        _, err = runtime.communicate(timeout=15)
+        reader.join(5)
+        out = b"".join(printed)
         # Stopped by a signal: 128 + SIGTERM, one line (issue 12.6).
         assert runtime.returncode == 143, err
         assert err.decode().splitlines()[-1] == "Interrupted (SIGTERM)."
