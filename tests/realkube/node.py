@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from tests.realkube import binaries, probe
@@ -106,6 +107,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
   sandbox_image = "{PAUSE_IMAGE}"
   # Without CAP_SYS_RESOURCE the pause container's oom_score_adj (-998) would be refused.
   restrict_oom_score_adj = true
+  # Pod network namespaces under the node's state folder, not /run/netns: their files would
+  # outlive the node there (the bind mounts live in the node's mount namespace only).
+  netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
   [plugins."io.containerd.grpc.v1.cri".containerd]
@@ -437,16 +441,20 @@ def start_steps(layout: Layout, files: NodeFiles) -> list:
     ]
 
 
-def clean_up(files: NodeFiles) -> None:
+def clean_up(files: NodeFiles, timeout: float = 15.0) -> None:
     """After the node's init died (its PID namespace took every shim and container with
-    it): the kubelet's cgroups and the socket folder."""
-    for hierarchy in Path("/sys/fs/cgroup").iterdir():
-        root = hierarchy / files.cgroup_root.lstrip("/")
-        if not root.is_dir():
-            continue
-        for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+    it): the kubelet's cgroups and the socket folder. The kernel reaps the namespace's
+    processes asynchronously, so a cgroup may stay busy for a moment: retry until empty."""
+    deadline = time.monotonic() + timeout
+    roots = [h / files.cgroup_root.lstrip("/") for h in Path("/sys/fs/cgroup").iterdir()]
+    while True:
+        for root in [r for r in roots if r.is_dir()]:
+            for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
             with contextlib.suppress(OSError):
-                folder.rmdir()
-        with contextlib.suppress(OSError):
-            root.rmdir()
+                root.rmdir()
+        if not any(r.is_dir() for r in roots) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     files.remove_runtime_dirs()

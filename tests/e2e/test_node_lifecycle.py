@@ -1,0 +1,63 @@
+"""A node cluster leaves nothing behind: after a pod ran and the cluster stopped, no process,
+network namespace, pod network namespace file, cgroup or socket folder of it remains."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from tests.realkube import cluster, netns
+from tests.realkube.node import NodeFiles
+
+IMAGE = "docker.io/thorstenhans/osm-sample-api-v1:0.0.4"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _pids_in_cgroups(cgroup_root: str) -> list[int]:
+    pids = []
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        root = hierarchy / cgroup_root.lstrip("/")
+        if root.is_dir():
+            for procs in root.rglob("cgroup.procs"):
+                pids += [int(p) for p in procs.read_text().split()]
+    return pids
+
+
+def test_a_stopped_node_leaves_nothing_behind():
+    root = Path(tempfile.mkdtemp(prefix="osmk-", dir="/tmp"))
+    pod_netns_before = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+    try:
+        node = cluster.start(root, node=True)
+        try:
+            node.kubectl("run", "web", f"--image={IMAGE}")
+            node.kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=120s")
+            state = node.state
+            files = NodeFiles(node.layout, state["netns"])
+            in_cgroups = _pids_in_cgroups(files.cgroup_root)
+            assert in_cgroups, "the pod's processes were not in the node's cgroups"
+            components = [c["pid"] for c in state["components"].values()]
+        finally:
+            node.stop()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(map(_alive, in_cgroups + components)):
+            time.sleep(0.2)
+        assert not [p for p in in_cgroups + components if _alive(p)]
+        assert state["netns"] not in netns.stale_namespaces()
+        assert not any(
+            (h / files.cgroup_root.lstrip("/")).exists() for h in Path("/sys/fs/cgroup").iterdir()
+        )
+        assert not files.run.exists()
+        pod_netns_after = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+        assert not {n for n in pod_netns_after - pod_netns_before if n.startswith("cni-")}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
