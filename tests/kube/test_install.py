@@ -63,7 +63,7 @@ def uninstalled(osm, real_cluster):
         "osm",
     )
     real_cluster.kubectl(
-        "delete", "namespace", "osm-system", "--ignore-not-found", "--wait=true", timeout=120
+        "delete", "namespace", "osm-system", "--ignore-not-found", "--wait=true", timeout=300
     )
     assert probe.wait_until(lambda: not SMI_CRDS & set(_crds(real_cluster)), timeout=300)
 
