@@ -100,6 +100,11 @@ class Recomputer:
                 "translation_counts": len(self.translations),
             }
 
+    def memo_sizes(self) -> dict[str, int]:
+        """Entries in the current Translator's memos (shared resources of live pods only)."""
+        with self._lock:
+            return self._translator.sizes()
+
     def holds(self, identity: Identity) -> bool:
         """Whether some registered proxy runs as ``identity``."""
         with self._lock:
@@ -119,7 +124,9 @@ class Recomputer:
                 index, affected = affected_by(diff_catalogs(self.catalog, catalog), old, catalog)
                 nodes = self._dependents.affected(affected, old, index)
                 nodes &= self._proxies.keys()
-                translator = Translator.inherited(self._translator, index, affected)
+                translator = Translator.inherited(
+                    self._translator, index, affected, live_certs=self.certs.held()
+                )
             due = {Identity(ns, name) for ns, name in self.certs.due()}
             if due:
                 nodes |= self._dependents.of_identities(due)

@@ -114,6 +114,11 @@ class CertManager:
                 return []
             return sorted(k for k, c in self._certs.items() if now >= self.renew_time(c))
 
+    def held(self) -> set[bytes]:
+        """The certificates held now (PEM): whatever was built for others can go."""
+        with self._lock:
+            return {c.cert_pem for c in self._certs.values()}
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._certs)

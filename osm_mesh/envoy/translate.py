@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Collection
 from typing import Any
 
 from osm_mesh.catalog.model import Catalog, Identity, Pod, Service, ServicePort
@@ -113,10 +114,23 @@ class Translator:
         self._bundles = {}
 
     @classmethod
-    def inherited(cls, old: Translator, index: MeshIndex, affected: Affected) -> Translator:
+    def inherited(
+        cls,
+        old: Translator,
+        index: MeshIndex,
+        affected: Affected,
+        live_certs: Collection[bytes] | None = None,
+    ) -> Translator:
         """A Translator for ``index`` (the next catalog) keeping ``old``'s resources that
         ``affected`` cannot have changed (``tests/mesh/envoy/test_scope.py`` checks the result
-        against translating from scratch)."""
+        against translating from scratch), and that a pod of the new catalog or one of
+        ``live_certs`` (identity certificates held, PEM) can still use (``_drop_departed``)."""
+        new = cls._inherit(old, index, affected)
+        new._drop_departed(live_certs)
+        return new
+
+    @classmethod
+    def _inherit(cls, old: Translator, index: MeshIndex, affected: Affected) -> Translator:
         new = cls(index)
         if affected.everything:
             return new
@@ -155,6 +169,57 @@ class Translator:
         new._secrets = dict(old._secrets)
         new._bundles = dict(old._bundles)  # checked part by part on use
         return new
+
+    def _drop_departed(self, live_certs: Collection[bytes] | None) -> None:
+        """Forget what only departed pods could use: inbound resources of workloads with no
+        pod left, outbound tables of identities with no pod left, listeners on addresses no
+        pod has, secrets of certificates no longer held, and bundles made of dropped parts.
+        Without this an inherited Translator grows with every pod that ever lived (issue 11
+        item 2: per-proxy state goes with the proxy)."""
+        pods = self.index.catalog.pods
+        workloads = {workload_of(p) for p in pods}
+        identities = {p.identity for p in pods}
+        addresses = {p.ip for p in pods if p.ip} | {"0.0.0.0"}
+        self._inbound = {k: v for k, v in self._inbound.items() if k[-1] in workloads}
+        self._outbound_tables = {
+            k: v
+            for k, v in self._outbound_tables.items()
+            if not isinstance(k[0], Identity) or k[0] in identities
+        }
+        self._outbound_listeners = {
+            k: v
+            for k, v in self._outbound_listeners.items()
+            if isinstance(k, tuple) and k[0] in addresses
+        }
+        if live_certs is not None:
+            held = set(live_certs)
+            self._secrets = {k: v for k, v in self._secrets.items() if k in held}
+        kept = {
+            id(part)
+            for parts in (
+                self._outbound_tables.values(),
+                self._outbound_listeners.values(),
+                self._inbound.values(),
+                self._secrets.values(),
+            )
+            for part in parts
+        }
+        self._bundles = {
+            k: v
+            for k, v in self._bundles.items()
+            if all(part is None or id(part) in kept for part in v[0])
+        }
+
+    def sizes(self) -> dict[str, int]:
+        """Entries in each memo (tests check that departed pods leave none behind)."""
+        with self._lock:
+            return {
+                "inbound": len(self._inbound),
+                "outbound_tables": len(self._outbound_tables),
+                "outbound_listeners": len(self._outbound_listeners),
+                "secrets": len(self._secrets),
+                "bundles": len(self._bundles),
+            }
 
     def translate(self, proxy: ProxyIdentity, certs: CertLike | None = None) -> Resources:
         """All resources for one proxy. ``certs``: its identity certificate (SDS); None = none."""

@@ -335,6 +335,8 @@ class AdsServer:
             if kind == "timeout":
                 message = f"no request within {self.limits.first_request_seconds:g}s"
                 await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, message)
+            if kind == "closed" and first != CLIENT_CLOSED:  # replaced or forgotten already
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(first))
             if kind != "request":
                 return
             assert isinstance(first, discovery_pb2.DiscoveryRequest)

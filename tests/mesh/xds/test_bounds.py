@@ -199,16 +199,18 @@ def test_streams_per_identity_are_limited(ca, boot_ca):
 
 def test_a_newer_stream_of_the_same_node_replaces_the_older(server, ca, web_cert):
     server.cache.set_snapshot(NODE, {CLUSTER: {}})
-    with client(server, ca, web_cert) as first, client(server, ca, web_cert) as second:
+    with client(server, ca, web_cert) as first:
         first.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)
         first.recv()
-        second.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)
-        second.recv()
-        with pytest.raises(grpc.RpcError) as err:
-            first.recv()
-        assert err.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert "replaced by a newer stream" in (err.value.details() or "")
-        assert server.statuses()[NODE].connected
+        # The streams are admitted as they open (from the certificate): open the second now.
+        with client(server, ca, web_cert) as second:
+            second.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)
+            second.recv()
+            with pytest.raises(grpc.RpcError) as err:
+                first.recv()
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "replaced by a newer stream" in (err.value.details() or "")
+            assert server.statuses()[NODE].connected
     assert len(server.backlog()) <= 1
 
 
@@ -276,3 +278,18 @@ def _eventually(predicate, timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.05)
     return predicate()
+
+
+def test_a_stream_replaced_before_it_named_its_node_is_told_so(server, ca, web_cert):
+    """A stream whose node got a newer stream before its own first request ends with the
+    reason (UNAVAILABLE), not as if it had finished normally."""
+    server.cache.set_snapshot(NODE, {CLUSTER: {}})
+    with client(server, ca, web_cert) as silent:
+        time.sleep(0.3)  # admitted from its certificate; sends nothing
+        with client(server, ca, web_cert) as newer:
+            newer.send(node=base_pb2.Node(id=NODE), type_url=CLUSTER)
+            newer.recv()
+            with pytest.raises(grpc.RpcError) as err:
+                silent.recv(10)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "replaced by a newer stream" in (err.value.details() or "")
