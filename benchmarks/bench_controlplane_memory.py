@@ -6,9 +6,9 @@ in 4 other processes). Its RSS is read once every proxy has ACKed its configurat
 
 - **mesh**: the control plane over ``bench_catalog.mesh_objects`` sized to the proxies (N pods,
   N/2 services and TrafficTargets): catalog, index, snapshots, ADS streams.
-- **baseline, same run**: the same control plane, same proxies, over an empty mesh (each proxy
-  gets an almost empty configuration): what the gRPC/TLS connections and the per-stream ADS
-  state cost by themselves.
+- **baseline, same run**: the same control plane, same proxies, over the same pods without any
+  Service or policy (each proxy gets an almost empty configuration): what the gRPC/TLS
+  connections and the per-stream ADS state cost by themselves.
 
 25,000 connections need 25,000 file descriptors in one process; where the hard limit is lower
 (20,000 on the machines this was built on, not raisable without CAP_SYS_RESOURCE), the largest
@@ -58,7 +58,10 @@ def serve(mode: str, proxies: int, workdir: Path) -> int:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     mesh = mesh_objects(proxies // 2, proxies, proxies // 2)
-    source = FileSource(objects=mesh if mode == "mesh" else [mesh[0]])
+    # The baseline keeps the pods (ADS serves only proxies of live pods) and drops every
+    # Service and policy: each proxy gets an almost empty configuration.
+    bare = [o for o in mesh if o["kind"] in ("MeshConfig", "Namespace", "ServiceAccount", "Pod")]
+    source = FileSource(objects=mesh if mode == "mesh" else bare)
     ca = CertificateAuthority.create()
     cp = ControlPlane(source, ca).start()
     pods = FileSource(objects=mesh).snapshot().pods  # the same pods connect in both modes

@@ -66,15 +66,19 @@ def write_spec(
 
 
 def proxies_for_pods(ca: Any, pods: Iterable[Any], trust_domain: str) -> list[dict[str, str]]:
-    """One spec entry per meshed pod: our node id and a client certificate for its identity."""
+    """One spec entry per meshed pod: our node id and its bootstrap certificate (what the
+    injector puts in the pod's Secret: the ADS server trusts nothing else)."""
+    from osm_mesh.certs.bootstrap import bootstrap_authority, issue_bootstrap
     from osm_mesh.envoy.bootstrap import node_id
 
+    bootstrap_ca = bootstrap_authority(ca)
     out = []
     for pod in pods:
-        cert = ca.issue(pod.identity, trust_domain=trust_domain)
+        node = node_id(pod.proxy_uuid, pod.service_account, pod.namespace, trust_domain)
+        cert = issue_bootstrap(bootstrap_ca, node)
         out.append(
             {
-                "node": node_id(pod.proxy_uuid, pod.service_account, pod.namespace, trust_domain),
+                "node": node,
                 "cluster": f"{pod.service_account}.{pod.namespace}",
                 "cert": cert.cert_pem.decode(),
                 "key": cert.key_pem.decode(),
