@@ -62,7 +62,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "if not allowance.http:",
         (*ENVOY_UNIT, "tests/e2e_envoy/test_access.py"),
         (
-            "tests/mesh/envoy/test_translate.py::test_legacy_destination_port_opens_that_port_only",
+            "tests/mesh/envoy/test_translate_access.py::test_legacy_destination_port_opens_that_port_only",
             f"{IDENTITY}::test_destination_port_opens_that_port_and_not_the_services_other_port",
         ),
     ),
