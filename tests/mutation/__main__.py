@@ -75,6 +75,8 @@ def results(work: Path) -> dict[str, Counter[str]]:
                 tally["survivor:" + name] += 1
             elif code in TIMEOUT:
                 tally["timeout"] += 1  # a mutant that hangs the tests is caught
+            elif code is None:
+                tally["not_checked"] += 1  # an interrupted run: `--resume` goes on
             else:
                 tally["other"] += 1
         rel = str(meta.relative_to(work / "mutants"))[: -len(".meta")]
@@ -88,19 +90,25 @@ def score(tally: Counter[str]) -> tuple[int, int]:
     return caught, total
 
 
-def run(target: Target, resume: bool, workers: int) -> dict[str, object]:
+def run(target: Target, resume: bool, workers: int, report_only: bool) -> dict[str, object]:
     work = SCRATCH / target.name
+    if report_only:  # what an earlier (perhaps interrupted) run found
+        return summarize(target, work, 0, 0.0)
     prepare(target, work, resume)
     mutmut = Path(sys.executable).with_name("mutmut")
     started = time.monotonic()
-    proc = subprocess.run(
-        [str(mutmut), "run", "--max-children", str(workers)],
-        cwd=work,
-        stdout=open(work / "mutmut.log", "w"),  # noqa: SIM115 (closed with the process)
-        stderr=subprocess.STDOUT,
-        check=False,
-    )
-    wall = time.monotonic() - started
+    with open(work / "mutmut.log", "w") as log:
+        proc = subprocess.run(
+            [str(mutmut), "run", "--max-children", str(workers)],
+            cwd=work,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            check=False,
+        )
+    return summarize(target, work, proc.returncode, time.monotonic() - started)
+
+
+def summarize(target: Target, work: Path, exit_code: int, wall: float) -> dict[str, object]:
     per_file = results(work)
     total: Counter[str] = Counter()
     for tally in per_file.values():
@@ -108,18 +116,21 @@ def run(target: Target, resume: bool, workers: int) -> dict[str, object]:
     caught, mutants = score(total)
     report = {
         "target": target.name,
-        "exit_code": proc.returncode,
+        "exit_code": exit_code,
         "wall_seconds": round(wall, 1),
         "caught": caught,
         "mutants": mutants,
         "score": round(100 * caught / mutants, 1) if mutants else None,
+        "not_checked": total["not_checked"],
+        "no_tests": total["no_tests"],
         "files": {
             path: dict(zip(("caught", "mutants"), score(t), strict=True))
             for path, t in per_file.items()
         },
         "survivors": sorted(k.split(":", 1)[1] for k in total if k.startswith("survivor:")),
     }
-    (work / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
+    if not exit_code and wall:
+        (work / "summary.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
 
 
@@ -129,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="keep .mutation/NAME and go on")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--list", action="store_true", help="print the targets and exit")
+    parser.add_argument(
+        "--report-only", action="store_true", help="summarize .mutation/NAME without running"
+    )
     args = parser.parse_args(argv)
     unknown = [t for t in args.targets if t not in TARGETS]
     if unknown:
@@ -140,10 +154,11 @@ def main(argv: list[str] | None = None) -> int:
     os.nice(10)  # shared machine: mutants yield to everyone else
     failed = False
     for name in args.targets or list(TARGETS):
-        report = run(TARGETS[name], args.resume, args.workers)
+        report = run(TARGETS[name], args.resume, args.workers, args.report_only)
         print(
             f"{name:15} {report['caught']}/{report['mutants']} caught ({report['score']} %) "
-            f"in {report['wall_seconds']} s; survivors: {len(report['survivors'])}",  # type: ignore[arg-type]
+            f"in {report['wall_seconds']} s; survivors: {len(report['survivors'])}"  # type: ignore[arg-type]
+            f" ({report['no_tests']} reached by no test); not checked: {report['not_checked']}",
             flush=True,
         )
         failed = failed or report["exit_code"] != 0 or not report["mutants"]
