@@ -277,3 +277,31 @@ def test_ca_checks_at_their_exact_boundaries(ca):
     )
     with pytest.raises(InvalidInput, match="not a CA certificate"):
         check_usable_ca(cert)
+
+
+def test_ca_files_save_load_and_their_errors(ca, tmp_path):
+    from osm_mesh.certs.ca import CA_CERT_KEY, CA_KEY_KEY
+
+    nested = tmp_path / "a" / "b"
+    ca.save(nested)  # parents made, an existing directory is fine
+    ca.save(nested)
+    assert CertificateAuthority.load(nested).cert_pem == ca.cert_pem
+    # One file of the two is not "no CA": load_or_create refuses rather than replacing it.
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / CA_CERT_KEY).write_bytes(ca.cert_pem)
+    with pytest.raises(InvalidInput) as err:
+        CertificateAuthority.load_or_create(half)
+    assert str(err.value) == f"no CA in {half}: {CA_KEY_KEY} is missing"
+    assert err.value.hint == "create one with CertificateAuthority.create().save(dir)"
+    assert not (half / CA_KEY_KEY).exists()
+    # load_or_create keeps the key type asked for when it loads.
+    made = CertificateAuthority.load_or_create(tmp_path / "new", key_type="rsa-2048")
+    assert CertificateAuthority.load_or_create(tmp_path / "new", key_type="rsa-2048").key_type == (
+        "rsa-2048"
+    )
+    assert isinstance(made.issue(Ident("shop", "web")).certificate().public_key(), rsa.RSAPublicKey)
+    with pytest.raises(InvalidInput) as err:
+        CertificateAuthority.from_secret_data({CA_CERT_KEY: "x"})
+    assert str(err.value) == f"the CA Secret lacks {CA_KEY_KEY}"
+    assert err.value.hint == f"Secret osm-ca-bundle needs keys {CA_CERT_KEY} and {CA_KEY_KEY}"
