@@ -234,3 +234,63 @@ def test_a_source_is_its_namespace_and_name():
     assert http(c, "GET", "/items", src=WEB)
     assert not http(c, "GET", "/items", src=elsewhere)
     assert not allowed_routes(c, elsewhere, API).allowed
+
+
+UDP = """
+apiVersion: specs.smi-spec.io/v1alpha4
+kind: UDPRoute
+metadata: {name: dns, namespace: shop}
+spec: {matches: {ports: [53]}}
+"""
+
+
+def test_udp_rules_grant_udp_ports_only_and_missing_routes_do_not_stop_the_others():
+    rules = [
+        {"kind": "UDPRoute", "name": "missing"},
+        {"kind": "TCPRoute", "name": "missing"},
+        {"kind": "HTTPRouteGroup", "name": "missing"},
+        {"kind": "UDPRoute", "name": "dns"},
+        {"kind": "TCPRoute", "name": "pg"},
+        {"kind": "HTTPRouteGroup", "name": "routes", "matches": ["read"]},
+    ]
+    c = build_catalog(
+        [
+            *yaml.safe_load_all(BASE),
+            *yaml.safe_load_all(UDP),
+            target("t", "db", [sa("web")], rules),
+        ],
+        monitored="all",
+    )
+    access = allowed_routes(c, WEB, DB)
+    assert access.udp_ports == (53,) and access.tcp_ports == (5432,)
+    assert [m.name for m in access.http] == ["read"]
+    assert request_allowed(c, WEB, DB, protocol="udp", port=53)
+    assert not request_allowed(c, WEB, DB, protocol="udp", port=5432)
+    assert not request_allowed(c, WEB, DB, protocol="tcp", port=53)
+    assert request_allowed(c, WEB, DB, protocol="tcp", port=5432)
+    # gRPC is HTTP/2: judged by the HTTP routes.
+    assert request_allowed(c, WEB, DB, protocol="grpc", method="GET", path="/items")
+    assert not request_allowed(c, WEB, DB, protocol="grpc", method="POST", path="/items")
+
+
+def test_a_requests_port_meets_a_legacy_destination_port():
+    c = catalog(
+        target(
+            "t",
+            "api",
+            [sa("web")],
+            [{"kind": "HTTPRouteGroup", "name": "routes"}],
+            version="v1alpha2",
+            port=8080,
+        )
+    )
+    assert request_allowed(c, WEB, API, port=8080, method="GET", path="/items")
+    assert not request_allowed(c, WEB, API, port=9090, method="GET", path="/items")
+
+
+def test_permissive_access_names_both_ends_and_allows_every_protocol():
+    c = catalog(permissive=True)
+    access = allowed_routes(c, WEB, DB)
+    assert (access.source, access.destination) == (WEB, DB)
+    assert access.http is ALL and access.tcp_ports is ALL and access.udp_ports is ALL
+    assert request_allowed(c, WEB, DB, protocol="udp", port=9)

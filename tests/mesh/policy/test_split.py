@@ -98,3 +98,9 @@ def test_a_split_grants_no_access():
     )
     assert split_for(without, without.service(CANARY, "api")) is not None
     assert not allowed_routes(without, frontend, v2).allowed
+
+
+def test_the_smallest_weight_still_counts():
+    c = article([split([("api-v1", 99), ("api-v2", 1)])])
+    root = c.service(CANARY, "api")
+    assert [(s.name, w) for s, w in split_backends(c, root, 80)] == [("api-v1", 99), ("api-v2", 1)]
