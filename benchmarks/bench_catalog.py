@@ -75,6 +75,8 @@ def mesh_objects(
                         "name": f"{app}-{r}",
                         "namespace": ns,
                         "labels": {"app": app, "osm-proxy-uuid": f"{i:08d}-{r}"},
+                        # Replicas of a Deployment, as real pods are (through a ReplicaSet).
+                        "ownerReferences": [{"kind": "ReplicaSet", "name": f"{app}-5d8f9c"}],
                     },
                     "spec": {
                         "serviceAccountName": app,

@@ -13,6 +13,11 @@ already issued (they are reused until renewal).
    + snapshots stored). Baseline, same run: the same at 2,000 proxies / 1,000 services (the
    ratio shows how it scales: 5x the mesh). Target <= 3 s.
 
+Both wall time and the CPU time of the recomputing thread are measured: on the shared 2-core
+machine this was built on the load average stays between 10 and 30, and a CPU-bound thread
+then waits most of its wall time for a core. The verdicts use the CPU time (what the work
+costs on a core of its own); the wall time and the load average are given beside it.
+
 ``python -m benchmarks.bench_recompute [--scoped-only]``.
 """
 
@@ -46,25 +51,27 @@ def _engine(objects: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
     return source, engine
 
 
-def full_recompute(objects: list[dict[str, Any]], engine: Any, repeat: int) -> float:
-    """Median seconds of: catalog from the objects + every proxy translated and stored."""
+def full_recompute(objects: list[dict[str, Any]], engine: Any, repeat: int) -> tuple[float, float]:
+    """Median (CPU, wall) seconds of: catalog from the objects + every proxy translated and
+    stored."""
     from osm_mesh.catalog.incremental import CatalogBuilder
     from osm_mesh.catalog.loader import Document
 
-    times = []
+    cpu, wall = [], []
     for _ in range(repeat):
         gc.collect()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         catalog = CatalogBuilder().rebuild([Document(o) for o in objects])
         engine.update(catalog, full=True)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        cpu.append(time.thread_time() - start_cpu)
+        wall.append(time.perf_counter() - start)
+    return statistics.median(cpu), statistics.median(wall)
 
 
 def scoped_changes(objects: list[dict[str, Any]], source: Any, engine: Any, rounds: int):
-    """(median seconds, translations per change) of one TrafficTarget change each round."""
+    """Median (CPU, wall) seconds and translations of one TrafficTarget change each round."""
     targets = [o for o in objects if o["kind"] == "TrafficTarget"]
-    times, translated = [], []
+    cpu, wall, translated = [], [], []
     for k in range(rounds):
         target = copy.deepcopy(targets[(37 * k) % len(targets)])
         other = (k * 13 + 7) % (len(targets) - 1)
@@ -72,11 +79,12 @@ def scoped_changes(objects: list[dict[str, Any]], source: Any, engine: Any, roun
             {"kind": "ServiceAccount", "name": f"app{other}", "namespace": f"ns{other % 10}"}
         ]
         gc.collect()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         stats = engine.update(source.apply([target]))
-        times.append(time.perf_counter() - start)
+        cpu.append(time.thread_time() - start_cpu)
+        wall.append(time.perf_counter() - start)
         translated.append(stats.translated)
-    return statistics.median(times), statistics.median(translated)
+    return statistics.median(cpu), statistics.median(wall), statistics.median(translated)
 
 
 def run(scoped_only: bool = False) -> list[Result]:
@@ -84,16 +92,17 @@ def run(scoped_only: bool = False) -> list[Result]:
     small = mesh_objects(services=1000, pods=2000, targets=1000)
     source, engine = _engine(small)
     assert len(engine.proxies()) == 2000
-    full_2k = full_recompute(small, engine, repeat=3)
+    full_2k, full_2k_wall = full_recompute(small, engine, repeat=3)
     source, engine = _engine(small)  # fresh: the full recomputes replaced the catalog
-    scoped, translated = scoped_changes(small, source, engine, rounds=40)
+    scoped, scoped_wall, translated = scoped_changes(small, source, engine, rounds=40)
     results = [
         Result(
-            f"one TrafficTarget change, 2,000 proxies: scoped recompute "
-            f"({translated:.0f} proxies translated; load {load:.1f})",
+            f"one TrafficTarget change, 2,000 proxies: scoped recompute, CPU time "
+            f"({translated:.0f} proxies translated; wall {scoped_wall * 1000:.1f} ms, "
+            f"full {full_2k_wall * 1000:.0f} ms; load {load:.1f})",
             scoped * 1000,
             "ms",
-            baseline="full recompute, same mesh",
+            baseline="full recompute, same mesh (CPU)",
             baseline_value=full_2k * 1000,
             target="<= 20 ms",
             met=scoped <= 0.020,
@@ -106,13 +115,15 @@ def run(scoped_only: bool = False) -> list[Result]:
     large = mesh_objects(services=5000, pods=10000, targets=5000)
     _, engine = _engine(large)
     assert len(engine.proxies()) == 10000
-    full_10k = full_recompute(large, engine, repeat=2)
+    load = os.getloadavg()[0]
+    full_10k, full_10k_wall = full_recompute(large, engine, repeat=2)
     results.append(
         Result(
-            f"full recompute, 10,000 proxies / 5,000 services (load {os.getloadavg()[0]:.1f})",
+            f"full recompute, 10,000 proxies / 5,000 services, CPU time (wall "
+            f"{full_10k_wall:.2f} s, 2,000: {full_2k_wall:.2f} s; load {load:.1f})",
             full_10k,
             "s",
-            baseline="same at 2,000 proxies / 1,000 services",
+            baseline="same at 2,000 proxies / 1,000 services (CPU)",
             baseline_value=full_2k,
             target="<= 3 s",
             met=full_10k <= 3.0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from osm_mesh import labels
@@ -287,9 +288,10 @@ def _finish(
     return Catalog(
         monitored_namespaces=frozenset(in_mesh),
         namespaces=tuple(sorted(seen_ns)),
-        services=tuple(sorted(s for s in acc.services.values() if keep(s.namespace))),
-        pods=tuple(sorted(p for p in acc.pods.values() if keep(p.namespace))),
-        service_accounts=tuple(sorted(i for i in acc.accounts if keep(i.namespace))),
+        # (namespace, name) is unique per kind: the dataclass order, without comparing fields.
+        services=tuple(sorted((s for s in acc.services.values() if keep(s.namespace)), key=_KEY)),
+        pods=tuple(sorted((p for p in acc.pods.values() if keep(p.namespace)), key=_KEY)),
+        service_accounts=tuple(sorted((i for i in acc.accounts if keep(i.namespace)), key=_KEY)),
         traffic_targets=tuple(o for o in smi if isinstance(o, TrafficTarget)),
         http_route_groups=tuple(o for o in smi if isinstance(o, HTTPRouteGroup)),
         tcp_routes=tuple(o for o in smi if isinstance(o, TCPRoute)),
@@ -302,6 +304,9 @@ def _finish(
         problems=tuple(acc.problems),
         version=version,
     )
+
+
+_KEY = attrgetter("namespace", "name")
 
 
 def _pick_mesh_config(acc: _Acc) -> MeshConfig:

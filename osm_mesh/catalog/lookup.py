@@ -13,6 +13,7 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from osm_mesh.catalog.objects import Identity, Pod, Service, selector_matches
@@ -44,8 +45,9 @@ class Changes:
     )
 
 
-def _key(obj: Any) -> Key:
-    return (obj.namespace, obj.name)
+# (namespace, name): how every catalog tuple is ordered. Keys are unique in a catalog, so
+# this is the objects' dataclass order without comparing their other fields.
+_key = attrgetter("namespace", "name")
 
 
 def _destination(target: TrafficTarget) -> Identity | None:
@@ -108,7 +110,7 @@ class LookupTables:
         for p in c.pods:
             by_identity[p.identity].append(p)
         self.pods_by_identity = {k: tuple(v) for k, v in by_identity.items()}
-        self.identities = tuple(sorted(set(c.service_accounts) | set(by_identity)))
+        self.identities = tuple(sorted(set(c.service_accounts) | set(by_identity), key=_key))
 
         # Services indexed by (namespace, first selector label): a pod only has to be tested
         # against services sharing one of its labels, not against every service.
@@ -125,8 +127,8 @@ class LookupTables:
             for s in found:
                 pods_by_service[s.key].append(p)
             services_by_pod[p.key] = found
-        self.services_by_pod = {k: tuple(sorted(v)) for k, v in services_by_pod.items()}
-        self.pods_by_service = {k: tuple(sorted(v)) for k, v in pods_by_service.items()}
+        self.services_by_pod = {k: tuple(sorted(v, key=_key)) for k, v in services_by_pod.items()}
+        self.pods_by_service = {k: tuple(sorted(v, key=_key)) for k, v in pods_by_service.items()}
 
         self.route_groups = {_key(g): g for g in c.http_route_groups}
         self.tcp_routes = {_key(r): r for r in c.tcp_routes}
@@ -140,7 +142,7 @@ class LookupTables:
         splits: dict[Key, list[TrafficSplit]] = defaultdict(list)
         for sp in c.traffic_splits:
             splits[(sp.namespace, sp.service)].append(sp)
-        self.splits_by_root = {k: tuple(sorted(v)) for k, v in splits.items()}
+        self.splits_by_root = {k: tuple(sorted(v, key=_key)) for k, v in splits.items()}
         return self
 
     def _services_of(self, pod: Pod) -> list[Service]:
@@ -162,7 +164,9 @@ class LookupTables:
         if ch.services or ch.pods:
             new._patch_pods_and_services(self, ch, pods, service_accounts)
         elif ch.service_accounts:
-            new.identities = tuple(sorted(set(service_accounts) | set(new.pods_by_identity)))
+            new.identities = tuple(
+                sorted(set(service_accounts) | set(new.pods_by_identity), key=_key)
+            )
         new.route_groups = _patch_map(self.route_groups, ch.http_route_groups)
         new.tcp_routes = _patch_map(self.tcp_routes, ch.tcp_routes)
         new.udp_routes = _patch_map(self.udp_routes, ch.udp_routes)
@@ -230,7 +234,7 @@ class LookupTables:
             if current is None:
                 self.services_by_pod.pop(key, None)
                 continue
-            services = tuple(sorted(self._services_of(current)))
+            services = tuple(sorted(self._services_of(current), key=_key))
             self.services_by_pod[key] = services
             for s in services:
                 touched_services.add(s.key)
@@ -238,11 +242,15 @@ class LookupTables:
         self.pods_by_service = dict(old.pods_by_service)
         for key in touched_services:
             kept = [p for p in old.pods_by_service.get(key, ()) if p.key not in touched_pods]
-            _set_or_drop(self.pods_by_service, key, tuple(sorted(kept + joined.get(key, []))))
+            _set_or_drop(
+                self.pods_by_service, key, tuple(sorted(kept + joined.get(key, []), key=_key))
+            )
         if ch.pods:
             self._patch_identities_and_uuids(old, ch, pods, service_accounts, identities, uuids)
         elif ch.service_accounts:
-            self.identities = tuple(sorted(set(service_accounts) | set(self.pods_by_identity)))
+            self.identities = tuple(
+                sorted(set(service_accounts) | set(self.pods_by_identity), key=_key)
+            )
 
     def _patch_identities_and_uuids(
         self,
@@ -263,7 +271,9 @@ class LookupTables:
                     members = replace_sorted(members, None, after)
             _set_or_drop(self.pods_by_identity, identity, members)
         if ch.service_accounts or old.pods_by_identity.keys() != self.pods_by_identity.keys():
-            self.identities = tuple(sorted(set(service_accounts) | set(self.pods_by_identity)))
+            self.identities = tuple(
+                sorted(set(service_accounts) | set(self.pods_by_identity), key=_key)
+            )
         self.pods_by_uuid = dict(old.pods_by_uuid)
         self.uuid_count = dict(old.uuid_count)
         for before, after in ch.pods:

@@ -141,7 +141,15 @@ class SnapshotCache:
             return hit
 
         built: dict[str, tuple[dict, dict, dict, dict]] = {}
+        # id(resources) -> (resources, what was built for it): replicas handed the same
+        # resources object (Resources.by_type of a shared bundle) are processed once.
+        same: dict[int, tuple[Resources, tuple[dict, dict, dict, dict]]] = {}
         for node_id, resources in batch.items():
+            seen = same.get(id(resources))
+            if seen is not None and seen[0] is resources:
+                # Each snapshot gets its own dicts (the lock section below rewrites them).
+                built[node_id] = tuple(dict(d) for d in seen[1])  # type: ignore[assignment]
+                continue
             previous = self._snapshots.get(node_id)
             normalized: dict[str, dict[str, Message]] = {}
             serialized: dict[str, dict[str, bytes]] = {}
@@ -160,6 +168,7 @@ class SnapshotCache:
                     continue
                 normalized[t], serialized[t], digests[t] = merge(t, parts)  # type: ignore[arg-type]
             built[node_id] = (normalized, serialized, digests, node_parts)
+            same[id(resources)] = (resources, built[node_id])
         out: dict[str, Snapshot] = {}
         notify: list[tuple[Callable[[Snapshot], None], Snapshot]] = []
         with self._lock:
