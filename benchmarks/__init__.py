@@ -6,6 +6,7 @@ Each ``benchmarks/bench_*.py`` module defines ``run() -> list[Result]``.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 
@@ -30,3 +31,13 @@ class Result:
         data = asdict(self)
         data["ratio"] = self.ratio
         return data
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU time of a process so far (this one by default), from /proc."""
+    if pid is None:
+        times = os.times()
+        return times.user + times.system
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -22,9 +22,10 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks import Result
+from benchmarks import Result, cpu_seconds
 
 ROUNDS = 30
 ENVOYS = 100
@@ -116,10 +117,18 @@ def pss_bytes(pid: int) -> int:
     return 0
 
 
-def measure(
-    n_envoys: int, rounds: int, workdir: Path
-) -> tuple[list[float], list[float], tuple[int, int]]:
-    """(per-proxy ACK latencies, per-round slowest latencies, (Envoy RSS, PSS) totals)."""
+@dataclass
+class Measured:
+    per_proxy: list[float] = field(default_factory=list)  # ACK latencies, seconds
+    per_round: list[float] = field(default_factory=list)  # slowest proxy per round
+    rss: int = 0  # Envoys' totals, bytes
+    pss: int = 0
+    control_plane_cpu: list[float] = field(default_factory=list)  # seconds per round
+    envoys_cpu: list[float] = field(default_factory=list)
+
+
+def measure(n_envoys: int, rounds: int, workdir: Path) -> Measured:
+    """ACK latencies, Envoy memory and the CPU a change costs the control plane and Envoys."""
     from osm_mesh.catalog import FileSource
     from osm_mesh.certs import CertificateAuthority
     from osm_mesh.controlplane import ControlPlane, ControlPlaneOptions
@@ -137,9 +146,7 @@ def measure(
     cp = ControlPlane(source, ca, ControlPlaneOptions(translate=TranslateOptions(mode="local")))
     cp.start()
     envoys: list[EnvoyProcess] = []
-    per_proxy: list[float] = []
-    per_round: list[float] = []
-    memory = (0, 0)
+    out = Measured()
     try:
         for pod in source.snapshot().pods:
             envoys.append(EnvoyProcess(cp.bootstrap_for(pod), workdir, name=pod.name).start())
@@ -147,23 +154,26 @@ def measure(
             envoy.wait_ready(120)
         assert cp.wait_converged(timeout=120), "Envoys did not converge at start"
         time.sleep(1)
-        memory = (
-            sum(e.rss_bytes() for e in envoys),
-            sum(pss_bytes(e.proc.pid) for e in envoys if e.proc is not None),
-        )
+        out.rss = sum(e.rss_bytes() for e in envoys)
+        out.pss = sum(pss_bytes(e.proc.pid) for e in envoys if e.proc is not None)
+        pids = [e.proc.pid for e in envoys if e.proc is not None]
         for k in range(1, rounds + 1):
             before = cp.version
             snapshots = {n: cp.cache.get(n) for n in cp.connected()}
+            cpu_before = (cpu_seconds(), sum(cpu_seconds(p) for p in pids))
             start_wall = time.time()
             start = time.perf_counter()
             source.apply([_routes(k)])
             assert cp.wait_converged(before + 1, timeout=30), cp.statuses()
-            per_round.append(time.perf_counter() - start)
+            out.per_round.append(time.perf_counter() - start)
+            time.sleep(0.2)  # let the Envoys finish applying what they ACKed
+            out.control_plane_cpu.append(cpu_seconds() - cpu_before[0])
+            out.envoys_cpu.append(sum(cpu_seconds(p) for p in pids) - cpu_before[1])
             changed = [n for n, snap in snapshots.items() if cp.cache.get(n) is not snap]
             converged_at = cp.convergence.converged_at
             latencies = [converged_at[n] - start_wall for n in changed]
             assert len(latencies) == n_envoys and min(latencies) > 0, latencies
-            per_proxy += latencies
+            out.per_proxy += latencies
             statuses = cp.statuses()
             nacks = [s.nacks for s in statuses.values() if s.nacks]
             assert not nacks, nacks
@@ -172,42 +182,56 @@ def measure(
         for envoy in envoys:
             envoy.stop()
         cp.stop()
-    return per_proxy, per_round, memory
+    return out
 
 
 def run(envoys: int = ENVOYS, rounds: int = ROUNDS) -> list[Result]:
     with tempfile.TemporaryDirectory() as tmp:
-        base_proxy, base_round, _ = measure(1, rounds, Path(tmp) / "one")
+        one = measure(1, rounds, Path(tmp) / "one")
         load_before = os.getloadavg()[0]
-        proxy, per_round, (rss, pss) = measure(envoys, rounds, Path(tmp) / "many")
+        many = measure(envoys, rounds, Path(tmp) / "many")
         load = max(load_before, os.getloadavg()[0])
-    p99 = _percentile(proxy, 0.99)
+    p99 = _percentile(many.per_proxy, 0.99)
     return [
         Result(
             f"policy change → ACK, {envoys} Envoys, p99 over proxies x rounds (load {load:.1f})",
             p99 * 1000,
             "ms",
             baseline="same with 1 Envoy (p99)",
-            baseline_value=_percentile(base_proxy, 0.99) * 1000,
+            baseline_value=_percentile(one.per_proxy, 0.99) * 1000,
             target="<= 100 ms",
             met=p99 <= 0.1,
         ),
         Result(
             f"policy change → ACK, {envoys} Envoys, p50",
-            statistics.median(proxy) * 1000,
+            statistics.median(many.per_proxy) * 1000,
             "ms",
             baseline="same with 1 Envoy (p50)",
-            baseline_value=statistics.median(base_proxy) * 1000,
+            baseline_value=statistics.median(one.per_proxy) * 1000,
         ),
         Result(
             f"policy change → all {envoys} ACKed (slowest proxy), max over rounds",
-            max(per_round) * 1000,
+            max(many.per_round) * 1000,
             "ms",
             baseline="1 Envoy, max over rounds",
-            baseline_value=max(base_round) * 1000,
+            baseline_value=max(one.per_round) * 1000,
         ),
-        Result(f"RSS per Envoy, mean of {envoys}", rss / envoys / 2**20, "MiB"),
-        Result(f"PSS per Envoy, mean of {envoys}", pss / envoys / 2**20, "MiB"),
+        Result(
+            f"CPU per change: control-plane process, {envoys} Envoys (median)",
+            statistics.median(many.control_plane_cpu) * 1000,
+            "ms",
+            baseline="1 Envoy",
+            baseline_value=statistics.median(one.control_plane_cpu) * 1000,
+        ),
+        Result(
+            f"CPU per change: the {envoys} Envoys together, applying it (median)",
+            statistics.median(many.envoys_cpu) * 1000,
+            "ms",
+            baseline="the 1 Envoy",
+            baseline_value=statistics.median(one.envoys_cpu) * 1000,
+        ),
+        Result(f"RSS per Envoy, mean of {envoys}", many.rss / envoys / 2**20, "MiB"),
+        Result(f"PSS per Envoy, mean of {envoys}", many.pss / envoys / 2**20, "MiB"),
     ]
 
 
