@@ -72,9 +72,9 @@ def serve(mode: str, proxies: int, workdir: Path) -> int:
         ca_pem=ca.cert_pem,
         proxies=proxies_for_pods(ca, pods, cp.trust_domain),
     )
-    del mesh, pods
+    del mesh
     gc.collect()
-    print(json.dumps({"spec": str(spec), "rss": _rss()}), flush=True)
+    print(json.dumps({"spec": str(spec), "rss": _rss(), "proxies": len(pods)}), flush=True)
     for line in sys.stdin:
         if line.strip() == "measure":
             converged = cp.wait_converged(timeout=600)
@@ -109,7 +109,7 @@ def measure(mode: str, proxies: int, workdir: Path) -> dict[str, Any]:
             server.stdin.write("measure\n")
             server.stdin.flush()
             measured = json.loads(server.stdout.readline())
-        assert measured["converged"] and measured["connected"] == proxies, measured
+        assert measured["converged"] and measured["connected"] == started["proxies"], measured
         return {"idle": started["rss"], **measured, "load": os.getloadavg()[0]}
     finally:
         if server.stdin and not server.stdin.closed:
@@ -119,8 +119,8 @@ def measure(mode: str, proxies: int, workdir: Path) -> dict[str, Any]:
 
 def run(proxies: int = TARGET_PROXIES) -> list[Result]:
     limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    largest = min(proxies, limit - 1000)  # descriptors for everything else
-    points = sorted({largest // 3, largest}) if largest < proxies else [largest]
+    largest = min(proxies, limit - 1000) // 2 * 2  # descriptors for everything else; pairs
+    points = sorted({largest // 6 * 2, largest}) if largest < proxies else [largest]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         at = {n: measure("mesh", n, Path(tmp)) for n in points}
