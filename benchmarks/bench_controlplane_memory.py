@@ -148,6 +148,16 @@ def run(proxies: int = TARGET_PROXIES) -> list[Result]:
             met=estimate <= 2**30,
         )
     )
+    for n in points:
+        results.append(
+            Result(
+                f"control-plane RSS measured at {n:,} proxies (load {at[n]['load']:.1f})",
+                at[n]["rss"] / 2**20,
+                "MiB",
+                baseline="the same process before the proxies connected",
+                baseline_value=at[n]["idle"] / 2**20,
+            )
+        )
     results.append(
         Result(
             "control-plane memory per connected proxy",
