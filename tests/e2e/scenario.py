@@ -357,6 +357,37 @@ def dashboard_prometheus(s: Scenario) -> None:
         dashboard.wait(10)
 
 
+def diagnostics(s: Scenario) -> None:
+    """`osm check --proxy`, `osm proxy status` and `osm stat` on the live mesh: the
+    controller's sync state through a port-forward, the sidecars' own statistics."""
+    checked = s.osm("check", "--proxy", "-o", "json", check=False)
+    failed = [c for c in json.loads(checked.stdout)["checks"] if c["status"] != "ok"]
+    _expect(checked.returncode == 0 and not failed, f"osm check --proxy: {failed}")
+    status = json.loads(s.osm("proxy", "status", "-n", SIMPLE, "-o", "json").stdout)
+    proxies = status["proxies"]
+    _expect(len(proxies) >= 2, f"proxy status lists {len(proxies)} proxies of {SIMPLE}")
+    _expect(all(p["connected"] and p["synced"] for p in proxies), f"not in sync: {proxies}")
+    # osm stat reads the sidecars at the start and the end of its window (each read goes
+    # through a port-forward and takes seconds): call the API from inside the mesh until it
+    # is done, so the window surely holds calls; some fall outside it.
+    stat = subprocess.Popen(
+        [s.osm_bin, "stat", "deploy/api", "-n", SIMPLE, "-w", "15s", "-o", "json"],
+        env=s.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    calls: list[dict] = []
+    deadline = time.monotonic() + 120
+    while stat.poll() is None and time.monotonic() < deadline:
+        calls += s.call_api(SIMPLE, count=10)
+    out, err = stat.communicate(timeout=30)
+    _expect(stat.returncode == 0, f"osm stat failed: {err}")
+    (api,) = [w for w in json.loads(out)["workloads"] if w["name"] == "api"]
+    s.facts["stat"] = {**api, "sent": len(calls)}
+    _expect(all(c["status"] == 200 for c in calls), "a call failed while osm stat ran")
+    counted = api["requests"]
+    _expect(0 < counted <= len(calls), f"osm stat counted {counted} of {len(calls)}: {api}")
+    _expect(api["successRate"] == 1.0, f"success rate {api['successRate']}, all were 200")
+
+
 def bug_report(s: Scenario) -> None:
     folder = Path(tempfile.mkdtemp(prefix="osm-bug-report-"))
     try:
@@ -413,6 +444,7 @@ STEPS: list[Callable[[Scenario], None]] = [
     canary_split,
     proxy_get,
     dashboard_prometheus,
+    diagnostics,
     namespace_add_restart,
     bug_report,
     uninstall,
