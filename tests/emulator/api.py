@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from tests.emulator import objects, patch, status
+from tests.emulator import objects, patch, schema, status
 from tests.emulator.resources import BUILTIN, PRESEEDED_CUSTOM, ResourceType, from_crd
 from tests.emulator.selectors import field_selector, label_selector
 from tests.emulator.store import Store
@@ -44,6 +44,8 @@ class Api:
         self.listeners: list[Listener] = []
         # Server-side apply: the field paths each (object, field manager) last applied.
         self.applied: dict[tuple, set[tuple[str, ...]]] = {}
+        # openAPIV3Schema of each served version of each created CRD: ((group, plural), version)
+        self.schemas: dict[tuple[tuple[str, str], str], dict] = {}
         for name in INITIAL_NAMESPACES:
             self.create(self.types[NAMESPACE_KEY], None, {"metadata": {"name": name}})
 
@@ -119,6 +121,7 @@ class Api:
         version: str | None = None,
         dry_run: bool = False,
         notify: bool = True,
+        strict: bool = False,
     ) -> dict:
         if not isinstance(body, dict):
             raise status.bad_request("the body of the request must be a JSON object")
@@ -141,11 +144,12 @@ class Api:
                 self._require_namespace(namespace)
             if self.store.get(rt.key, namespace or "", meta["name"]) is not None:
                 raise status.already_exists(rt, meta["name"])
-            objects.fill_metadata(obj, namespace)
+            objects.fill_metadata(obj, namespace, rt)
             # A new object starts with no applied fields (an earlier one of that name may
             # have gone with its namespace).
             self._forget_applied(rt, namespace or "", meta["name"])
             objects.apply_defaults(rt, obj)
+            obj = self._check_schema(rt, version, obj, strict)
             if rt.key == CRD_KEY:
                 self._register_crd(obj)
             if dry_run:
@@ -166,13 +170,17 @@ class Api:
         subresource: str | None = None,
         dry_run: bool = False,
         notify: bool = True,
+        strict: bool = False,
     ) -> dict:
         if not isinstance(body, dict):
             raise status.bad_request("the body of the request must be a JSON object")
         ns = self._ns(rt, namespace)
         body_meta = body.get("metadata") or {}
         if body_meta.get("name") and body_meta["name"] != name:
-            raise status.bad_request("the name of the object does not match the name on the URL")
+            raise status.bad_request(
+                f"the name of the object ({body_meta['name']}) does not match the name on "
+                f"the URL ({name})"
+            )
         with self.store.lock:
             current = self.store.get(rt.key, ns, name)
             if current is None:
@@ -201,8 +209,16 @@ class Api:
             # fields (helm's server-side apply) must not bump the generation, or
             # observedGeneration would lag forever behind an unchanged spec.
             objects.apply_defaults(rt, obj)
-            if _spec_part(obj) != _spec_part(current):
+            obj = self._check_schema(rt, version, obj, strict)
+            meta = obj["metadata"]
+            if _spec_part(obj) != _spec_part(current) and objects.has_generation(rt):
                 meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
+            if not objects.has_generation(rt):
+                meta.pop("generation", None)
+            if _unchanged(obj, current):
+                # The API server skips a write that changes nothing: same resourceVersion,
+                # no watch event (an informer must not see churn that never happened).
+                return self._present(rt, current, version)
             if rt.key == CRD_KEY:
                 self._register_crd(obj)
             if dry_run:
@@ -223,6 +239,7 @@ class Api:
         subresource: str | None = None,
         dry_run: bool = False,
         field_manager: str | None = None,
+        strict: bool = False,
     ) -> dict:
         content_type = content_type.split(";")[0].strip().lower()
         try:
@@ -250,7 +267,7 @@ class Api:
                 patched = patch.merge_patch(current, body)
             elif content_type == "application/strategic-merge-patch+json":
                 if not rt.builtin:
-                    raise status.unsupported_media_type(content_type)
+                    raise status.unsupported_media_type(content_type, patch=True)
                 patched = patch.strategic_merge_patch(current, body)
             elif content_type == "application/apply-patch+yaml":
                 if not isinstance(body, dict):
@@ -261,12 +278,14 @@ class Api:
                 if not dry_run:
                     self.applied[owner_key] = owned
             else:
-                raise status.unsupported_media_type(content_type)
+                raise status.unsupported_media_type(content_type, patch=True)
             if not isinstance(patched, dict):
                 raise status.bad_request("the patch produced something that is not an object")
             if subresource != "status" and "status" in rt.subresources and "status" in current:
                 patched["status"] = current["status"]
-            return self.replace(rt, namespace, name, patched, version, subresource, dry_run=dry_run)
+            return self.replace(
+                rt, namespace, name, patched, version, subresource, dry_run=dry_run, strict=strict
+            )
 
     def delete(
         self,
@@ -314,6 +333,26 @@ class Api:
                 for o in victims
             ]
 
+    def _check_schema(self, rt: ResourceType, version: str | None, obj: dict, strict: bool) -> dict:
+        """A custom resource as its CRD's schema leaves it: pruned, or refused."""
+        if rt.builtin:
+            return obj
+        version = version or rt.versions[0]
+        structural = self.schemas.get((rt.key, version))
+        if structural is None:
+            return obj
+        pruned, unknown = schema.prune(structural, obj)
+        if unknown and strict:
+            fields = ", ".join(f'unknown field "{path}"' for path in unknown)
+            raise status.bad_request(
+                f'{rt.kind} in version "{version}" cannot be handled as a {rt.kind}: '
+                f"strict decoding error: {fields}"
+            )
+        causes = schema.validate(structural, pruned)
+        if causes:
+            raise status.invalid_causes(rt, pruned["metadata"].get("name", ""), causes)
+        return pruned
+
     # --- cascades ---------------------------------------------------------------------
 
     def _delete_namespace_contents(self, namespace: str) -> None:
@@ -340,11 +379,19 @@ class Api:
         rt = from_crd(crd)
         if rt is not None:
             self.types[rt.key] = rt
+            for key in [k for k in self.schemas if k[0] == rt.key]:
+                del self.schemas[key]
+            for version in (crd.get("spec") or {}).get("versions") or []:
+                structural = (version.get("schema") or {}).get("openAPIV3Schema")
+                if version.get("name") in rt.versions and isinstance(structural, dict):
+                    self.schemas[(rt.key, version["name"])] = structural
 
     def _unregister_crd(self, crd: dict) -> None:
         rt = from_crd(crd)
         if rt is None:
             return
+        for key in [k for k in self.schemas if k[0] == rt.key]:
+            del self.schemas[key]
         for obj in self.store.list(rt.key):
             self.store.remove(rt.key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
         known = {p.key: p for p in PRESEEDED_CUSTOM}
@@ -367,6 +414,15 @@ def _applied_fields(body: dict) -> dict:
     else:
         fields.pop("metadata", None)
     return fields
+
+
+def _unchanged(new: dict, current: dict) -> bool:
+    def comparable(obj: dict) -> dict:
+        meta = {k: v for k, v in obj["metadata"].items() if k != "resourceVersion"}
+        rest = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+        return {**rest, "metadata": meta}
+
+    return comparable(new) == comparable(current)
 
 
 def _spec_part(obj: dict) -> dict:

@@ -31,9 +31,10 @@ SUBDOMAIN_MSG = (
 )
 LABEL_MSG = (
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
-    "must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc', regex used "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used "
     "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
-)
+)  # sic: apimachinery's RegexError joins the examples with ",  or "
+DOTS_MSG = "must not contain dots"  # a valid subdomain that is no label (IsDNS1123Label)
 # Namespaces and services become DNS labels, so the server holds them to the stricter rule.
 LABEL_NAMED = {("", "namespaces"), ("", "services")}
 
@@ -65,17 +66,53 @@ def validate_name(rt: ResourceType, obj: dict) -> None:
             "is required",
             {
                 "kind": rt.kind,
-                "causes": [{"reason": "FieldValueRequired", "field": "metadata.name"}],
+                "causes": [
+                    {
+                        "reason": "FieldValueRequired",
+                        "message": "Required value: name or generateName is required",
+                        "field": "metadata.name",
+                    }
+                ],
             },
         )
     if rt.key in LABEL_NAMED:
         if len(name) > 63 or not _DNS1123_LABEL.match(name):
-            raise invalid(rt.kind, name, "metadata.name", name, LABEL_MSG, rt)
+            dots = len(name) <= 63 and _DNS1123_SUBDOMAIN.match(name)
+            raise invalid(rt.kind, name, "metadata.name", name, DOTS_MSG if dots else LABEL_MSG, rt)
     elif len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
         raise invalid(rt.kind, name, "metadata.name", name, SUBDOMAIN_MSG, rt)
 
 
-def fill_metadata(obj: dict, namespace: str | None) -> None:
+# Built-in kinds whose registry strategy keeps metadata.generation (k8s.io/kubernetes
+# pkg/registry: `Generation = 1` in PrepareForCreate); custom resources and CRDs keep it too.
+# ConfigMaps, Secrets, Services, Namespaces... have none.
+GENERATION_KINDS = {
+    ("", "pods"),
+    ("", "podtemplates"),
+    ("", "replicationcontrollers"),
+    ("apps", "deployments"),
+    ("apps", "statefulsets"),
+    ("apps", "daemonsets"),
+    ("apps", "replicasets"),
+    ("batch", "jobs"),
+    ("batch", "cronjobs"),
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("networking.k8s.io", "networkpolicies"),
+    ("networking.k8s.io", "ingresses"),
+    ("networking.k8s.io", "ingressclasses"),
+    ("policy", "poddisruptionbudgets"),
+    ("discovery.k8s.io", "endpointslices"),
+    ("autoscaling", "horizontalpodautoscalers"),
+}
+
+
+def has_generation(rt: ResourceType) -> bool:
+    return not rt.builtin or rt.key in GENERATION_KINDS
+
+
+def fill_metadata(obj: dict, namespace: str | None, rt: ResourceType | None = None) -> None:
     meta = obj.setdefault("metadata", {})
     if namespace:
         meta["namespace"] = namespace
@@ -83,7 +120,10 @@ def fill_metadata(obj: dict, namespace: str | None) -> None:
         meta.pop("namespace", None)
     meta["uid"] = str(uuid.uuid4())
     meta["creationTimestamp"] = now()
-    meta["generation"] = 1
+    if rt is None or has_generation(rt):
+        meta["generation"] = 1
+    else:
+        meta.pop("generation", None)
     for key in ("resourceVersion", "deletionTimestamp", "selfLink"):
         meta.pop(key, None)
 

@@ -165,7 +165,10 @@ class Handler(BaseHTTPRequestHandler):
             group = parts[1]
             types = api.groups().get(group)
             if not types:
-                raise _no_such_path()
+                # No handler for the group at all: Go's mux answers, not the API machinery.
+                return self.send_raw(
+                    404, {"Content-Type": "text/plain; charset=utf-8"}, b"404 page not found\n"
+                )
             if len(parts) == 2:
                 return self.send_json(200, discovery.api_group(group, types))
             version, rest = parts[2], parts[3:]
@@ -235,6 +238,7 @@ class Handler(BaseHTTPRequestHandler):
     def _serve(self, t: Target, query: dict[str, str], raw: bytes, raw_query: str) -> None:
         api, rt = self.emulator.api, t.rt
         dry_run = query.get("dryRun") == "All"
+        strict = query.get("fieldValidation") == "Strict"
         if t.subresource == "proxy":
             return self.emulator.pod_proxy(self, t, raw, raw_query)
         if t.subresource == "portforward":
@@ -278,19 +282,30 @@ class Handler(BaseHTTPRequestHandler):
         if verb == "create":
             if t.name is not None:
                 raise status.method_not_allowed()
-            created = api.create(rt, t.namespace, body, t.version, dry_run=dry_run)
+            created = api.create(rt, t.namespace, body, t.version, dry_run=dry_run, strict=strict)
             return self.send_json(201, created)
         assert t.name is not None or verb == "deletecollection"
         if verb == "update":
             assert t.name
-            updated = api.replace(rt, t.namespace, t.name, body, t.version, t.subresource, dry_run)
+            updated = api.replace(
+                rt, t.namespace, t.name, body, t.version, t.subresource, dry_run, strict=strict
+            )
             return self.send_json(200, updated)
         if verb == "patch":
             assert t.name
             ctype = self.headers.get("Content-Type") or ""
             manager = query.get("fieldManager")
             patched = api.patch(
-                rt, t.namespace, t.name, ctype, raw, t.version, t.subresource, dry_run, manager
+                rt,
+                t.namespace,
+                t.name,
+                ctype,
+                raw,
+                t.version,
+                t.subresource,
+                dry_run,
+                manager,
+                strict=strict,
             )
             return self.send_json(200, patched)
         if verb == "delete":
@@ -299,17 +314,44 @@ class Handler(BaseHTTPRequestHandler):
                 "propagationPolicy"
             )
             deleted = api.delete(rt, t.namespace, t.name, t.version, propagation, dry_run)
-            return self.send_json(200, deleted)
+            if rt.key in RETURNS_DELETED_OBJECT:
+                return self.send_json(200, deleted)
+            return self.send_json(
+                200, status.success_status(rt, t.name, deleted["metadata"].get("uid"))
+            )
         if verb == "deletecollection":
-            api.delete_collection(
+            gone = api.delete_collection(
                 rt, t.namespace, query.get("labelSelector"), query.get("fieldSelector")
             )
-            return self.send_json(200, status.success_status(rt))
+            # The API server answers with the list of what it deleted.
+            return self.send_json(
+                200,
+                {
+                    "apiVersion": rt.api_version(t.version),
+                    "kind": rt.list_kind,
+                    "metadata": {"resourceVersion": str(api.store.resource_version)},
+                    "items": gone,
+                },
+            )
         raise status.method_not_allowed()
 
 
+# Kinds whose registry sets ReturnDeletedObject (k8s.io/kubernetes pkg/registry/*/storage):
+# a DELETE answers with the object; every other kind answers with a Success Status.
+RETURNS_DELETED_OBJECT = {
+    ("", "pods"),
+    ("", "services"),
+    ("", "serviceaccounts"),
+    ("", "namespaces"),
+    ("", "persistentvolumeclaims"),
+    ("", "persistentvolumes"),
+    ("", "resourcequotas"),
+    ("", "podtemplates"),
+}
+
+
 def _no_such_path() -> status.ApiError:
-    return status.ApiError(404, "NotFound", "the server could not find the requested resource")
+    return status.ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
 
 def _json_body(raw: bytes) -> Any:

@@ -35,26 +35,33 @@ class ApiError(Exception):
             "status": "Failure",
             "message": message,
             "reason": reason,
-            "details": details or {},
+            "details": details,
             "code": code,
         }
+        # Go's Status.Details is an omitempty pointer: some errors carry `{}`, others none.
+        if details is None:
+            del self.body["details"]
 
 
-def success_status(rt: ResourceType | None = None, name: str | None = None) -> dict:
+def success_status(
+    rt: ResourceType | None = None, name: str | None = None, uid: str | None = None
+) -> dict:
+    """What a DELETE of an object that is gone at once answers (most kinds), and what
+    deletecollection answers."""
     details: dict[str, Any] = {}
     if name:
         details["name"] = name
+    if rt and rt.group:
+        details["group"] = rt.group
     if rt:
         details["kind"] = rt.plural
-        if rt.group:
-            details["group"] = rt.group
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Success",
-        "details": details,
-    }
+    if uid:
+        details["uid"] = uid
+    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}}
+    body["status"] = "Success"
+    if details:
+        body["details"] = details
+    return body
 
 
 def _details(rt: ResourceType, name: str) -> dict:
@@ -71,6 +78,71 @@ def not_found(rt: ResourceType, name: str) -> ApiError:
 def already_exists(rt: ResourceType, name: str) -> ApiError:
     return ApiError(
         409, "AlreadyExists", f'{rt.qualified} "{name}" already exists', _details(rt, name)
+    )
+
+
+def being_deleted(rt: ResourceType, name: str) -> ApiError:
+    """A create of a name whose object still exists with a deletionTimestamp."""
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'object is being deleted: {rt.qualified} "{name}" already exists',
+        _details(rt, name),
+    )
+
+
+def namespace_terminating(rt: ResourceType, name: str, namespace: str) -> ApiError:
+    details = _details(rt, name)
+    details["causes"] = [
+        {
+            "reason": "NamespaceTerminating",
+            "message": f"namespace {namespace} is being terminated",
+            "field": "metadata.namespace",
+        }
+    ]
+    return ApiError(
+        403,
+        "Forbidden",
+        f'{rt.qualified} "{name}" is forbidden: unable to create new content in namespace '
+        f"{namespace} because it is being terminated",
+        details,
+    )
+
+
+def namespace_still_terminating(name: str) -> ApiError:
+    """A second DELETE of a namespace whose content is still being removed."""
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on namespaces "{name}": The system is ensuring all '
+        "content is removed from this namespace.  Upon completion, this namespace will "
+        "automatically be purged by the system.",
+        {"name": name, "kind": "namespaces"},
+    )
+
+
+def crd_terminating(rt: ResourceType, name: str) -> ApiError:
+    return ApiError(
+        403,
+        "Forbidden",
+        f'{rt.qualified} "{name}" is forbidden: create not allowed while custom resource '
+        "definition is terminating",
+        _details(rt, name),
+    )
+
+
+def precondition_failed(kind: str, name: str, what: str, sent: str, actual: str) -> ApiError:
+    hint = (
+        "The object might have been deleted and then recreated"
+        if what == "UID"
+        else "The object might have been modified"
+    )
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {kind} "{name}": the {what} in the precondition '
+        f"({sent}) does not match the {what} in record ({actual}). {hint}",
+        {"name": name, "kind": kind},
     )
 
 
@@ -120,6 +192,15 @@ def invalid(kind: str, name: str, field: str, value: Any, detail: str, rt=None) 
     )
 
 
+def invalid_causes(rt: ResourceType, name: str, causes: list) -> ApiError:
+    """422 for a custom resource its CRD's schema refuses (causes: schema.Cause)."""
+    listed = [f"{c.field}: {c.message}" for c in causes]
+    what = listed[0] if len(listed) == 1 else "[" + ", ".join(listed) + "]"
+    details: dict[str, Any] = {"name": name, "group": rt.group, "kind": rt.kind}
+    details["causes"] = [c.as_dict() for c in causes]
+    return ApiError(422, "Invalid", f'{rt.kind}.{rt.group} "{name}" is invalid: {what}', details)
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
@@ -128,13 +209,23 @@ def method_not_allowed(message: str = "the server does not allow this method") -
     return ApiError(405, "MethodNotAllowed", message)
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
+def unsupported_media_type(content_type: str, patch: bool = False) -> ApiError:
+    """A body type the server does not read. For a PATCH the API server only says "415" when
+    the type is no patch type at all; a patch type the resource does not support (strategic
+    merge on a custom resource) lists the ones it does."""
+    if patch and "patch" not in content_type:
+        return ApiError(415, "UnsupportedMediaType", "415: Unsupported Media Type", {})
+    accepted = (
+        "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
+        if patch
+        else "application/json, application/yaml, application/vnd.kubernetes.protobuf"
+    )
     return ApiError(
         415,
         "UnsupportedMediaType",
         f"the body of the request was in an unknown format - accepted media types include: "
-        f"application/json-patch+json, application/merge-patch+json, "
-        f"application/apply-patch+yaml (got {content_type})",
+        f"{accepted}",
+        {} if patch else None,
     )
 
 
