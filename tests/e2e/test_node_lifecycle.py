@@ -9,6 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.realkube import __main__ as realkube_cli
 from tests.realkube import cluster, netns
 from tests.realkube.node import NodeFiles
 
@@ -59,5 +60,51 @@ def test_a_stopped_node_leaves_nothing_behind():
         assert not files.run.exists()
         pod_netns_after = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
         assert not {n for n in pod_netns_after - pod_netns_before if n.startswith("cni-")}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _mounts_under(root: Path) -> list[str]:
+    prefix = str(root.resolve()) + "/"
+    lines = Path("/proc/self/mounts").read_text().splitlines()
+    return [line.split()[1] for line in lines if line.split()[1].startswith(prefix)]
+
+
+def test_down_cleans_up_after_a_killed_supervisor():
+    """SIGKILL gives the supervisor no chance to clean up (a CI job killed, an OOM kill): its
+    components die with it (parent-death signals), and `python -m tests.realkube down` then
+    removes what it left — the network namespace, the node's cgroups, socket folder and pod
+    network namespace mounts."""
+    root = Path(tempfile.mkdtemp(prefix="osmk-", dir="/tmp"))
+    try:
+        node = cluster.start(root, node=True)
+        try:
+            node.kubectl("run", "web", f"--image={IMAGE}")
+            node.kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=120s")
+            state = node.state
+            files = NodeFiles(node.layout, state["netns"])
+            in_cgroups = _pids_in_cgroups(files.cgroup_root)
+            components = [c["pid"] for c in state["components"].values()]
+            assert node.process is not None
+            node.process.kill()
+            node.process.wait()
+        finally:
+            node.stop()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(map(_alive, in_cgroups + components)):
+            time.sleep(0.2)
+        assert not [p for p in in_cgroups + components if _alive(p)]
+        # What the kill left behind, so that the test shows `down` removing it.
+        assert state["netns"] in netns.stale_namespaces()
+        left_cgroups = [h / files.cgroup_root.lstrip("/") for h in Path("/sys/fs/cgroup").iterdir()]
+        assert any(c.exists() for c in left_cgroups)
+        assert files.run.exists()
+
+        assert realkube_cli.main(["down", str(root)]) == 0
+        assert state["netns"] not in netns.stale_namespaces()
+        assert not any(c.exists() for c in left_cgroups)
+        assert not files.run.exists()
+        assert not _mounts_under(root)
+        assert not root.exists()
     finally:
         shutil.rmtree(root, ignore_errors=True)

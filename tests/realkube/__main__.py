@@ -106,6 +106,17 @@ def up(layout: Layout, *, node: bool, api_port: int) -> int:
     return 0
 
 
+def _unmount_under(root: Path) -> None:
+    """Pod network namespace files are bind mounts under the state folder (containerd's
+    netns_mounts_under_state_dir); a killed node leaves them mounted, and a mounted file
+    cannot be removed. Deepest first; lazily, as nothing uses them any more."""
+    prefix = str(root.resolve()) + "/"
+    mounts = Path("/proc/self/mounts").read_text().splitlines()
+    points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for point in sorted(points, key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+
+
 def down(layout: Layout) -> int:
     state = layout.read_state()
     pid = state.get("pid")
@@ -118,9 +129,18 @@ def down(layout: Layout) -> int:
         if _alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-    # Whatever a killed supervisor could not clean: its namespace.
-    if state.get("netns") in netns.stale_namespaces():
-        netns.delete_namespace(state["netns"])
+    # Whatever a killed supervisor could not clean: its namespace and its node's cgroups
+    # (named after the namespace).
+    name = state.get("netns")
+    if name in netns.stale_namespaces():
+        netns.delete_namespace(name)
+    if name:
+        from tests.realkube.node import NodeFiles, remove_cgroup_root
+
+        if not remove_cgroup_root("/" + name, timeout=10):
+            print(f"warning: cgroups /sys/fs/cgroup/*/{name} still busy", file=sys.stderr)
+        NodeFiles(layout, name).remove_runtime_dirs()
+    _unmount_under(layout.root)
     if layout.root.exists():
         shutil.rmtree(layout.root, ignore_errors=True)
     print("cluster stopped" if pid else "no cluster was running")

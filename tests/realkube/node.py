@@ -380,7 +380,9 @@ def build_image_template(template: Path) -> None:
     finally:
         daemon.terminate()
         daemon.wait(30)
+        # containerd also listens on <address>.ttrpc (for its shims) and leaves both.
         socket.unlink(missing_ok=True)
+        socket.with_name(socket.name + ".ttrpc").unlink(missing_ok=True)
     shutil.rmtree(work / "state", ignore_errors=True)
     config.unlink()
     work.rename(template)
@@ -443,10 +445,17 @@ def start_steps(layout: Layout, files: NodeFiles) -> list:
 
 def clean_up(files: NodeFiles, timeout: float = 15.0) -> None:
     """After the node's init died (its PID namespace took every shim and container with
-    it): the kubelet's cgroups and the socket folder. The kernel reaps the namespace's
-    processes asynchronously, so a cgroup may stay busy for a moment: retry until empty."""
+    it): the kubelet's cgroups and the socket folder."""
+    remove_cgroup_root(files.cgroup_root, timeout)
+    files.remove_runtime_dirs()
+
+
+def remove_cgroup_root(cgroup_root: str, timeout: float = 15.0) -> bool:
+    """Remove a node's cgroup tree in every v1 hierarchy, deepest first. The kernel reaps a
+    dead namespace's processes asynchronously, so a cgroup may stay busy for a moment: retry
+    until empty. True when nothing is left."""
     deadline = time.monotonic() + timeout
-    roots = [h / files.cgroup_root.lstrip("/") for h in Path("/sys/fs/cgroup").iterdir()]
+    roots = [h / cgroup_root.lstrip("/") for h in Path("/sys/fs/cgroup").iterdir()]
     while True:
         for root in [r for r in roots if r.is_dir()]:
             for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
@@ -454,7 +463,8 @@ def clean_up(files: NodeFiles, timeout: float = 15.0) -> None:
                     folder.rmdir()
             with contextlib.suppress(OSError):
                 root.rmdir()
-        if not any(r.is_dir() for r in roots) or time.monotonic() > deadline:
-            break
+        if not any(r.is_dir() for r in roots):
+            return True
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.2)
-    files.remove_runtime_dirs()
