@@ -103,6 +103,16 @@ def _container_ports(pod_spec: dict[str, Any]) -> tuple[tuple[str, int], ...]:
     return tuple(out)
 
 
+# A pod in one of these phases has ended all its containers (its proxy too): it serves
+# nothing, its IP may already belong to another pod, and its bootstrap certificate must open
+# nothing. Kubernetes leaves such pods (finished Jobs) until someone deletes them.
+FINISHED_POD_PHASES = ("Succeeded", "Failed")
+
+
+def is_finished_pod(obj: dict[str, Any]) -> bool:
+    return dig(obj, "status", "phase") in FINISHED_POD_PHASES
+
+
 def pod_from(obj: dict[str, Any]) -> Pod:
     meta, spec = _meta(obj), as_dict(obj.get("spec"))
     pod_labels = _strmap(meta.get("labels"))
@@ -376,6 +386,8 @@ def parse_document(doc: Document, pod_ip: PodIpHook | None, synthesize: bool) ->
         svc = service_from(obj)
         return Parsed("service", svc.key, svc)
     if kind == "Pod" and api_version == "v1":
+        if is_finished_pod(obj):
+            return Parsed("none", None, None)  # not in the mesh any more (see above)
         pod = pod_from(obj)
         return Parsed("pod", pod.key, pod)
     if kind in WORKLOAD_KINDS and api_version == "apps/v1" and synthesize:

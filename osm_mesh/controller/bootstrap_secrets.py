@@ -11,7 +11,8 @@ and the key in it, with the pod.
 has passed, the controller issues the pod's proxy a new one and patches it into the Secret
 (``ADS_CERT_KEY``); the kubelet updates the mounted file and Envoy re-reads it (file-based
 SDS), so the proxy can reconnect to ADS for as long as its pod lives, and a copy of the Secret
-taken today opens nothing tomorrow.
+taken today opens nothing tomorrow. A pod that finished (Succeeded/Failed: a Job's pod, kept
+until someone deletes it) runs no proxy: its certificate is not renewed.
 
 Both are ``patch`` on the Secret, and the answer to a patch carries the Secret, so the
 controller learns each certificate's expiry without reading Secrets. The chart grants ``patch``
@@ -35,6 +36,7 @@ from typing import Any
 from cryptography import x509
 
 from osm_mesh import labels
+from osm_mesh.catalog.build import is_finished_pod
 from osm_mesh.certs.bootstrap import (
     DEFAULT_VALIDITY,
     bootstrap_authority,
@@ -152,7 +154,11 @@ class BootstrapSecretKeeper(CatalogWorker):
                     kept = self._adopt(pod, namespace, proxy_uuid)
                     self._kept[uid] = kept
                     patches += 1
-                if kept.renew_at is not None and self._clock() >= kept.renew_at:
+                if is_finished_pod(pod):
+                    # Its proxy is gone for good: the certificate is left to expire (ADS
+                    # refuses it already; the Secret goes with the pod).
+                    kept.renew_at = None
+                elif kept.renew_at is not None and self._clock() >= kept.renew_at:
                     self._renew(kept)
                     patches += 1
             except ApiException as exc:

@@ -164,6 +164,21 @@ def test_inbound_requires_mesh_client_cert(mesh, mesh_ca, tmp_path):
     with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
         _tls_get(ip, tmp_path, mesh_ca.cert_pem, "/api/values")
 
+    # TLS without any client certificate: refused in the handshake (without
+    # require_client_certificate it would reach RBAC and get a 403 answer).
+    ctx = ssl.create_default_context(cadata=mesh_ca.cert_pem.decode())
+    ctx.check_hostname = False
+    with (
+        pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)),
+        socket.create_connection((ip, 15003), timeout=5) as raw,
+        ctx.wrap_socket(raw, server_hostname="api.shop.svc.cluster.local") as tls,
+    ):
+        tls.sendall(b"GET /api/values HTTP/1.1\r\nHost: api.shop\r\nConnection: close\r\n\r\n")
+        answer = tls.recv(4096)
+        # TLS 1.3: the refusal may arrive as an empty read instead of an alert.
+        assert not answer.startswith(b"HTTP/"), answer
+        raise ConnectionResetError("closed without a response")
+
 
 def test_permissive_mode_allows_everyone_live(mesh):
     try:

@@ -39,6 +39,7 @@ def mesh(tmp_path_factory, mesh_ca):
         deployment(NS, "api", "api"),
         deployment(NS, "frontend", "frontend"),
         service(NS, "api"),
+        service(NS, "frontend"),
         route_group(NS, "api-routes", [{"name": "read", "pathRegex": "/api/values"}]),
         traffic_target(NS, "api-access", "api", ["frontend"], "api-routes"),
     ]
@@ -66,24 +67,31 @@ def test_a_pods_bootstrap_certificate_is_refused_by_inbound_listeners(
     mesh, mesh_ca, tmp_path, permissive
 ):
     """frontend's bootstrap certificate, straight at api's inbound listener (the attack),
-    even in permissive mode where any mesh identity is let in. frontend's data-plane
-    certificate on the same path gets 200: the path itself is open to frontend."""
+    even in permissive mode where any mesh identity is let in; and every pod's bootstrap
+    certificate at every sidecar's inbound listener, its own included. A data-plane
+    certificate completes the handshake with each of them (api: frontend's gets 200 on the
+    same path; frontend, which has no app: an HTTP answer), so the listeners are there and
+    the path is open: only the certificate is refused."""
     if permissive:
         mesh.change([mesh_config(permissive=True)])
     try:
-        cert, key, _ca = tls_from_bootstrap(mesh.cp.bootstrap_for(mesh.pod("frontend")))
-        leaf = x509.load_pem_x509_certificate(cert)
-        assert "osm-bootstrap-ca" in leaf.issuer.rfc4514_string()
-        assert leaf.not_valid_after_utc - leaf.not_valid_before_utc < dt.timedelta(days=2)
-        (tmp_path / "c.crt").write_bytes(cert)
-        (tmp_path / "c.key").write_bytes(key)
-        _refused(mesh.pod("api").ip, tmp_path, mesh_ca.cert_pem)
+        for owner in ("frontend", "api"):
+            cert, key, _ca = tls_from_bootstrap(mesh.cp.bootstrap_for(mesh.pod(owner)))
+            leaf = x509.load_pem_x509_certificate(cert)
+            assert "osm-bootstrap-ca" in leaf.issuer.rfc4514_string()
+            assert leaf.not_valid_after_utc - leaf.not_valid_before_utc < dt.timedelta(days=2)
+            (tmp_path / "c.crt").write_bytes(cert)
+            (tmp_path / "c.key").write_bytes(key)
+            for sidecar in ("api", "frontend"):
+                _refused(mesh.pod(sidecar).ip, tmp_path, mesh_ca.cert_pem)
 
         data_plane = mesh_ca.issue(Ident(NS, "frontend"))
         (tmp_path / "c.crt").write_bytes(data_plane.cert_pem)
         (tmp_path / "c.key").write_bytes(data_plane.key_pem)
         answer = _tls_get(mesh.pod("api").ip, tmp_path, mesh_ca.cert_pem, "/api/values")
         assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+        answer = _tls_get(mesh.pod("frontend").ip, tmp_path, mesh_ca.cert_pem, "/")
+        assert answer.startswith(b"HTTP/1.1 "), answer[:200]
     finally:
         if permissive:
             mesh.change([mesh_config(permissive=False)])

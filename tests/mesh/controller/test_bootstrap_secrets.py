@@ -128,3 +128,25 @@ def test_a_secret_in_the_old_layout_is_adopted_and_left_as_it_is(kube_emulator, 
     secret = kube_emulator.get("v1", "Secret", SECRET, "bookstore")
     assert [o["kind"] for o in secret["metadata"]["ownerReferences"]] == ["Pod"]
     assert set(secret["data"]) == {"bootstrap.yaml"}
+
+
+def test_a_finished_pods_certificate_is_not_renewed(kube_emulator, kubeconfig):
+    """A pod that finished (a Job's, kept until deleted) runs no proxy: its Secret is still
+    made the pod's (deleted with it), but its certificate is left to expire, and the keeper
+    does not wake up for it."""
+    import copy
+
+    class FinishedPods(Pods):
+        def raw(self, kind: str):
+            pods = copy.deepcopy(super().raw(kind))
+            for pod in pods:
+                pod.setdefault("status", {})["phase"] = "Succeeded"
+            return pods
+
+    _ca, first, now, keeper = setup(kube_emulator, kubeconfig)
+    keeper.source = FinishedPods(kube_emulator)
+    assert keeper.keep_all() == 1  # adopted: the garbage collector deletes it with the pod
+    now[0] += dt.timedelta(hours=13)  # past half of 24 h
+    assert keeper.keep_all() == 0
+    assert current_cert(kube_emulator).serial_number == first.serial and keeper.renewed == 0
+    assert keeper._next_pass_in() is None

@@ -104,3 +104,41 @@ def test_a_pod_running_as_another_identity_is_refused(plane):
     err = refused(plane, cert.cert_pem, cert.key_pem, lie)
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "runs as ns/api, not ns/web" in (err.details() or "")
+
+
+def test_a_finished_pods_proxy_is_cut_off_and_its_certificate_refused():
+    """A pod that finished (Succeeded or Failed: a Job's pod, which Kubernetes keeps until
+    someone deletes it, with its bootstrap Secret) runs no proxy: its stream is ended and
+    its bootstrap certificate opens nothing, though the pod object is still there."""
+    proxy_uuid = str(uuid.uuid4())
+    running = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "job-1",
+            "namespace": "ns",
+            "labels": {"app": "job", "osm-proxy-uuid": proxy_uuid},
+        },
+        "spec": {"serviceAccountName": "web", "containers": [{"name": "job", "image": "job"}]},
+        "status": {"phase": "Running", "podIP": "127.0.0.10"},
+    }
+    source = FileSource(objects=[service_account("ns", "web"), running], monitored="all")
+    with ControlPlane(source, CertificateAuthority.create()) as plane:
+        boot = plane.bootstrap_for(source.snapshot().pod_by_uuid(proxy_uuid))
+        node = boot["node"]["id"]
+        client = AdsClient.for_bootstrap(boot, plane.port)
+        try:
+            client.sync(node)
+            source.apply([{**running, "status": {**running["status"], "phase": "Succeeded"}}])
+            assert source.snapshot().pod_by_uuid(proxy_uuid) is None
+            with pytest.raises(grpc.RpcError) as ended:
+                while True:
+                    client.recv(10)
+            assert ended.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert "its pod left the mesh" in (ended.value.details() or "")
+        finally:
+            client.close()
+        cert, key, _ = tls_from_bootstrap(boot)
+        err = refused(plane, cert, key, node)
+        assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert f"no pod in the mesh has proxy UUID {proxy_uuid}" in (err.details() or "")
