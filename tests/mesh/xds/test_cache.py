@@ -114,3 +114,35 @@ def test_every_watcher_of_every_node_in_a_batch_is_told_and_unwatch_forgets_the_
     seen.clear()
     cache.set_snapshots({"a": {}, "b": {}})
     assert [tag for tag, _ in seen] == ["b1", "b2"]
+
+
+def test_one_message_in_several_groups_of_a_batch_is_sent_as_itself_everywhere():
+    """A resource object handed to several proxies in different groups (one batch) is
+    serialized once and reused: every proxy must still get that resource's own bytes."""
+    shared = cluster_pb2.Cluster(name="shared", alt_stat_name="s")
+    cache = SnapshotCache()
+    snaps = cache.set_snapshots(
+        {
+            "n1": {CLUSTER: {"shared": shared}},
+            "n2": {CLUSTER: {"shared": shared, "own": cluster_pb2.Cluster(name="own")}},
+            "n3": {CLUSTER: [{"x": cluster_pb2.Cluster(name="x")}, {"shared": shared}]},
+        }
+    )
+    for node, snap in snaps.items():
+        sent = cluster_pb2.Cluster.FromString(snap.packed(CLUSTER)["shared"].value)
+        assert sent == shared, node
+
+
+def test_clearing_a_node_without_a_snapshot_is_harmless():
+    """A proxy can depart before its first snapshot (the server forgets it all the same)."""
+    cache = SnapshotCache()
+    cache.set_snapshot("kept", {})
+    cache.clear("never-seen")
+    cache.clear("kept")
+    cache.clear("kept")
+    assert cache.nodes() == []
+
+
+def test_a_type_the_snapshot_does_not_hold_packs_to_nothing():
+    snap = SnapshotCache().set_snapshot("n", {CLUSTER: {"a": cluster_pb2.Cluster(name="a")}})
+    assert snap.packed("type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration") == {}
