@@ -28,6 +28,13 @@ REPO = Path(__file__).resolve().parents[2]
 TIMEOUT_SECONDS = 120
 
 
+def same_source(work: Path) -> bool:
+    """The run's unmutated copy of osm_mesh is the source as it is now."""
+    ours = {p.relative_to(REPO): p.read_bytes() for p in (REPO / "osm_mesh").rglob("*.py")}
+    theirs = {p.relative_to(work): p.read_bytes() for p in (work / "osm_mesh").rglob("*.py")}
+    return ours == theirs
+
+
 def survivors(mutants: Path) -> dict[str, Path]:
     found = {}
     for meta in sorted(mutants.rglob("*.py.meta")):
@@ -62,13 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--record", action="store_true", help="record kills in mutmut's data")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("pytest_args", nargs="*")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     mutants = SCRATCH / args.target / "mutants"
     if not mutants.is_dir():
         parser.error(f"no earlier run of {args.target}: run `make mutation TARGETS={args.target}`")
+    if not same_source(SCRATCH / args.target):
+        parser.error(f"osm_mesh changed since the run of {args.target}: run it again in full")
     shutil.rmtree(mutants / "tests")
     shutil.copytree(REPO / "tests", mutants / "tests", ignore=shutil.ignore_patterns("__pycache__"))
     pytest_args = args.pytest_args or list(TARGETS[args.target].tests)
+    if check(mutants, "", pytest_args) != 0:  # no mutant switched on: must pass
+        parser.error(f"the tests fail in .mutation/{args.target} without a mutant")
     chosen = {k: m for k, m in survivors(mutants).items() if args.match in k}
     os.nice(10)
     with ThreadPoolExecutor(args.workers) as pool:

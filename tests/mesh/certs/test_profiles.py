@@ -173,6 +173,7 @@ def test_a_bootstrap_leaf(ca):
     assert p["eku"] == [ExtendedKeyUsageOID.CLIENT_AUTH]
     assert p["critical"]["basicConstraints"] and p["critical"]["keyUsage"]
     assert not p["critical"]["extendedKeyUsage"] and not p["critical"]["subjectAltName"]
+    assert not p["critical"]["authorityKeyIdentifier"]  # RFC 5280 4.2.1.1: MUST be non-critical
     subject = {a.oid: a.value for a in cert.subject}
     assert subject[NameOID.COMMON_NAME] == "u" * 64
     assert subject[NameOID.ORGANIZATIONAL_UNIT_NAME] == "osm-bootstrap"

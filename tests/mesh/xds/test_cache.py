@@ -146,3 +146,18 @@ def test_clearing_a_node_without_a_snapshot_is_harmless():
 def test_a_type_the_snapshot_does_not_hold_packs_to_nothing():
     snap = SnapshotCache().set_snapshot("n", {CLUSTER: {"a": cluster_pb2.Cluster(name="a")}})
     assert snap.packed("type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration") == {}
+
+
+def test_the_same_group_objects_again_keep_their_resources_and_version():
+    """A proxy handed the very same group objects (nothing changed for it) keeps the type's
+    resources and version; a type that grows from one group to two changes."""
+    cache = SnapshotCache()
+    clusters = {"a": cluster_pb2.Cluster(name="a")}
+    first = cache.set_snapshot("n", {CLUSTER: clusters})
+    second = cache.set_snapshot("n", {CLUSTER: clusters, LISTENER: {"l": listener_pb2.Listener()}})
+    assert second.resources[CLUSTER] == clusters
+    assert second.type_versions[CLUSTER] == first.type_versions[CLUSTER] == "1"
+    assert cluster_pb2.Cluster.FromString(second.packed(CLUSTER)["a"].value) == clusters["a"]
+    third = cache.set_snapshot("n", {CLUSTER: [clusters, {"b": cluster_pb2.Cluster(name="b")}]})
+    assert sorted(third.resources[CLUSTER]) == ["a", "b"]
+    assert third.type_versions[CLUSTER] == str(third.version)
