@@ -4,9 +4,13 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: e2e install test lint typecheck unit mutation bench fortio image images golden clean upstream-osm kube cluster-up cluster-down
+.PHONY: e2e install system-packages test lint typecheck unit mutation bench fortio image images golden clean upstream-osm kube cluster-up cluster-down
 
-install: $(BIN)/osm $(BIN)/helm kube upstream-osm images
+install: system-packages $(BIN)/osm $(BIN)/helm kube upstream-osm images
+
+# Debian packages: containerd, runc, CNI plugins, buildah, debootstrap, iptables, prometheus...
+system-packages:
+	bash scripts/install-system-packages.sh
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
