@@ -1,9 +1,10 @@
 """Label and field selectors with the API server's syntax.
 
-Label selectors: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`,
+Label selectors: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`, `!a`, `a>1`, `a<1`,
 comma-separated (commas inside parentheses belong to the set). Field selectors:
-`metadata.name`, `metadata.namespace`, `status.phase`, `spec.nodeName` and a
-few type-specific ones the real server supports, with `=`, `==`, `!=`.
+`metadata.name`, `metadata.namespace` for every kind, plus the fields the real server's
+conversion functions accept for pods, nodes, events, namespaces, secrets and services, with
+`=`, `==`, `!=` (k8s.io/kubernetes pkg/apis/core/v1/conversion.go).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ Predicate = Callable[[dict], bool]
 
 _REQ = re.compile(
     r"""^\s*(?:
-        (?P<not>!)\s*(?P<nkey>[^\s=!,()]+)                                   # !key
-      | (?P<skey>[^\s=!,()]+)\s+(?P<setop>in|notin)\s*\((?P<values>[^)]*)\) # key in (a,b)
-      | (?P<key>[^\s=!,()]+)\s*(?P<op>==|=|!=)\s*(?P<value>[^\s,()]*)      # key=value
-      | (?P<ekey>[^\s=!,()]+)                                               # key
+        (?P<not>!)\s*(?P<nkey>[^\s=!,()<>]+)                                   # !key
+      | (?P<skey>[^\s=!,()<>]+)\s+(?P<setop>in|notin)\s*\((?P<values>[^)]*)\) # key in (a,b)
+      | (?P<key>[^\s=!,()<>]+)\s*(?P<op>==|=|!=)\s*(?P<value>[^\s,()]*)      # key=value
+      | (?P<ckey>[^\s=!,()<>]+)\s*(?P<cmp>[<>])\s*(?P<number>[0-9]+)          # key>1, key<1
+      | (?P<ekey>[^\s=!,()<>]+)                                               # key
     )\s*$""",
     re.X,
 )
@@ -79,8 +81,24 @@ def _label_check(m: re.Match[str]) -> Callable[[dict], bool]:
         if m["op"] == "!=":
             return lambda labels: labels.get(key) != value
         return lambda labels: key in labels and labels[key] == value
+    if m["ckey"]:
+        key, bound, greater = m["ckey"], int(m["number"]), m["cmp"] == ">"
+        # gt/lt: the label must exist and be an integer (apimachinery labels.Requirement).
+        return lambda labels: (
+            _integer(labels.get(key)) is not None
+            and (
+                _integer(labels[key]) > bound if greater else _integer(labels[key]) < bound  # type: ignore[operator]
+            )
+        )
     key = m["ekey"]
     return lambda labels: key in labels
+
+
+def _integer(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _field_check(path: str, op: str, value: str) -> Callable[[dict], bool]:
@@ -100,24 +118,58 @@ def _field(obj: dict, path: str) -> str:
     return str(value)
 
 
-SUPPORTED_FIELDS = {
-    "metadata.name",
-    "metadata.namespace",
-    "status.phase",
-    "spec.nodeName",
-    "spec.restartPolicy",
-    "spec.serviceAccountName",
-    "status.podIP",
-    "type",  # secrets, events
-    "involvedObject.name",
-    "involvedObject.namespace",
-    "involvedObject.kind",
-    "involvedObject.uid",
-    "reason",
+_GENERIC_FIELDS = ("metadata.name", "metadata.namespace")
+# Kinds with a field label conversion function: their own list, and a terser error.
+KIND_FIELDS: dict[tuple[str, str], frozenset[str]] = {
+    ("", "pods"): frozenset(
+        {
+            "metadata.name",
+            "metadata.namespace",
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        }
+    ),
+    ("", "nodes"): frozenset({"metadata.name", "spec.unschedulable"}),
+    ("", "events"): frozenset(
+        {
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+            "metadata.namespace",
+            "metadata.name",
+        }
+    ),
+    ("", "namespaces"): frozenset({"status.phase", "metadata.name"}),
+    ("", "secrets"): frozenset({"type", "metadata.namespace", "metadata.name"}),
+    ("", "services"): frozenset(
+        {"metadata.namespace", "metadata.name", "spec.clusterIP", "spec.type"}
+    ),
 }
 
 
-def field_selector(selector: str | None) -> Predicate:
+def _unsupported_field(path: str, kind_key: tuple[str, str] | None) -> Exception:
+    if kind_key in KIND_FIELDS:
+        return bad_request(f"field label not supported: {path}")
+    only = ", ".join(f'"{f}"' for f in _GENERIC_FIELDS)
+    return bad_request(f'"{path}" is not a known field selector: only {only}')
+
+
+def field_selector(selector: str | None, kind_key: tuple[str, str] | None = None) -> Predicate:
     if not selector or not selector.strip():
         return lambda obj: True
     checks: list[Callable[[dict], bool]] = []
@@ -126,7 +178,8 @@ def field_selector(selector: str | None) -> Predicate:
         if not m:
             raise bad_request(f"invalid selector: {selector!r}; can't understand {part!r}")
         path, op, value = m.groups()
-        if path not in SUPPORTED_FIELDS:
-            raise bad_request(f'field label not supported: "{path}"')
+        supported = KIND_FIELDS.get(kind_key, frozenset(_GENERIC_FIELDS)) if kind_key else None
+        if supported is not None and path not in supported:
+            raise _unsupported_field(path, kind_key)
         checks.append(_field_check(path, op, value))
     return lambda obj: all(check(obj) for check in checks)

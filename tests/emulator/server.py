@@ -250,6 +250,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, scale.serve(api, t, self.command, raw, ctype))
         verb = self._verb(t, query)
         if verb == "list":
+            rv = query.get("resourceVersion") or ""
+            if rv and not rv.isdigit():
+                message = status.unparsable_resource_version(rv)
+                raise status.bad_request(f"invalid resource version: {message}")
             items = api.list(
                 rt, t.namespace, query.get("labelSelector"), query.get("fieldSelector"), t.version
             )

@@ -41,6 +41,8 @@ class ApiError(Exception):
         # Go's Status.Details is an omitempty pointer: some errors carry `{}`, others none.
         if details is None:
             del self.body["details"]
+        if not reason:
+            del self.body["reason"]
 
 
 def success_status(
@@ -199,6 +201,33 @@ def invalid_causes(rt: ResourceType, name: str, causes: list) -> ApiError:
     details: dict[str, Any] = {"name": name, "group": rt.group, "kind": rt.kind}
     details["causes"] = [c.as_dict() for c in causes]
     return ApiError(422, "Invalid", f'{rt.kind}.{rt.group} "{name}" is invalid: {what}', details)
+
+
+def unparsable_resource_version(text: str) -> str:
+    return (
+        f'resourceVersion: Invalid value: "{text}": strconv.ParseUint: parsing "{text}": '
+        "invalid syntax"
+    )
+
+
+def initial_events_need_not_older_than() -> ApiError:
+    message = "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+    return ApiError(
+        422,
+        "Invalid",
+        f'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: {message}',
+        {
+            "group": "meta.k8s.io",
+            "kind": "ListOptions",
+            "causes": [
+                {
+                    "reason": "FieldValueForbidden",
+                    "message": message,
+                    "field": "resourceVersionMatch",
+                }
+            ],
+        },
+    )
 
 
 def bad_request(message: str) -> ApiError:

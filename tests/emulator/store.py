@@ -33,7 +33,8 @@ class Store:
         self.events: list[WatchEvent] = []
         self.max_events = 5000
         # Watches from before this resourceVersion get 410 Gone (their history was dropped).
-        self.history_start = 0
+        # (Versions from before the store existed are unknown to it: too old as well.)
+        self.history_start = self._rv
 
     @property
     def resource_version(self) -> int:

@@ -14,6 +14,7 @@ import json
 import time
 from typing import TYPE_CHECKING
 
+from tests.emulator import status
 from tests.emulator.selectors import field_selector, label_selector
 
 if TYPE_CHECKING:
@@ -24,9 +25,16 @@ def serve_watch(handler: Handler, t: Target, query: dict[str, str]) -> None:
     """Stream watch events (chunked JSON lines) until timeoutSeconds or shutdown."""
     api, rt = handler.emulator.api, t.rt
     by_label = label_selector(query.get("labelSelector"))
-    by_field = field_selector(query.get("fieldSelector"))
+    by_field = field_selector(query.get("fieldSelector"), rt.key)
     timeout = min(float(query.get("timeoutSeconds") or 30), 60.0)
     deadline = time.monotonic() + timeout
+    initial_events = query.get("sendInitialEvents") == "true"
+    if initial_events and query.get("resourceVersionMatch") != "NotOlderThan":
+        raise status.initial_events_need_not_older_than()
+    since_text = query.get("resourceVersion") or ""
+    if since_text and not since_text.isdigit():
+        # Sic: a watch answers 500 without a reason where a list answers 400.
+        raise status.ApiError(500, "", status.unparsable_resource_version(since_text))
     handler.send_response(200)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Transfer-Encoding", "chunked")
@@ -45,12 +53,11 @@ def serve_watch(handler: Handler, t: Target, query: dict[str, str]) -> None:
 
     store = api.store
     with store.lock:
-        since_text = query.get("resourceVersion") or ""
-        if since_text in ("", "0") or query.get("sendInitialEvents") == "true":
+        if since_text in ("", "0") or initial_events:
             initial = api.list(rt, t.namespace, None, None, t.version)
             since = store.resource_version
         else:
-            initial, since = [], int(since_text) if since_text.isdigit() else -1
+            initial, since = [], int(since_text)
             if since < store.history_start:
                 # Like etcd compaction: the client must list again (HTTP 410 in an ERROR event).
                 gone = {
@@ -69,7 +76,7 @@ def serve_watch(handler: Handler, t: Target, query: dict[str, str]) -> None:
     for obj in initial:
         if matches(obj):
             send("ADDED", obj)
-    if query.get("sendInitialEvents") == "true":
+    if initial_events and query.get("allowWatchBookmarks") == "true":
         # WatchList (client-go informers, helm --wait): a bookmark ends the initial state.
         marker = {
             "apiVersion": rt.api_version(t.version),
