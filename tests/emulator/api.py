@@ -13,6 +13,7 @@ import builtins
 import copy
 import json
 import random
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from tests.emulator.store import Store
 
 CRD_KEY = ("apiextensions.k8s.io", "customresourcedefinitions")
 NAMESPACE_KEY = ("", "namespaces")
+CRD_CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 _NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"  # apimachinery's generateName alphabet
 
@@ -46,6 +48,9 @@ class Api:
         self.applied: dict[tuple, set[tuple[str, ...]]] = {}
         # openAPIV3Schema of each served version of each created CRD: ((group, plural), version)
         self.schemas: dict[tuple[tuple[str, str], str], dict] = {}
+        # How long a deleted namespace or CRD stays Terminating (0: removed within the DELETE).
+        self.finalize_s = 0.05
+        self.terminating_types: set[tuple[str, str]] = set()  # of CRDs being deleted
         for name in INITIAL_NAMESPACES:
             self.create(self.types[NAMESPACE_KEY], None, {"metadata": {"name": name}})
 
@@ -108,7 +113,7 @@ class Api:
         field: str | None = None,
         version: str | None = None,
     ) -> builtins.list[dict]:
-        by_label, by_field = label_selector(label), field_selector(field)
+        by_label, by_field = label_selector(label), field_selector(field, rt.key)
         with self.store.lock:
             items = self.store.list(rt.key, namespace if rt.namespaced else None)
         return [self._present(rt, obj, version) for obj in items if by_label(obj) and by_field(obj)]
@@ -140,9 +145,17 @@ class Api:
             meta["name"] = meta["generateName"] + random_suffix()
         objects.validate_name(rt, obj)
         with self.store.lock:
+            if rt.key in self.terminating_types:
+                raise status.crd_terminating(rt, meta["name"])
             if namespace:
                 self._require_namespace(namespace)
-            if self.store.get(rt.key, namespace or "", meta["name"]) is not None:
+                holder = self.store.get(NAMESPACE_KEY, "", namespace)
+                if holder and holder["metadata"].get("deletionTimestamp"):
+                    raise status.namespace_terminating(rt, meta["name"], namespace)
+            existing = self.store.get(rt.key, namespace or "", meta["name"])
+            if existing is not None:
+                if existing["metadata"].get("deletionTimestamp"):
+                    raise status.being_deleted(rt, meta["name"])
                 raise status.already_exists(rt, meta["name"])
             objects.fill_metadata(obj, namespace, rt)
             # A new object starts with no applied fields (an earlier one of that name may
@@ -158,6 +171,7 @@ class Api:
             stored = self.store.put(rt.key, obj, "ADDED")
         if notify:
             self._notify(rt, "ADDED", None, copy.deepcopy(stored))
+        self._collect_if_orphan(rt, stored)
         return stored
 
     def replace(
@@ -226,6 +240,7 @@ class Api:
             stored = self.store.put(rt.key, obj, "MODIFIED")
         if notify:
             self._notify(rt, "MODIFIED", current, copy.deepcopy(stored))
+        self._collect_if_orphan(rt, stored)
         return stored
 
     def patch(
@@ -304,15 +319,14 @@ class Api:
                 raise status.not_found(rt, name)
             if dry_run:
                 return self._present(rt, current, version)
+            if rt.key == NAMESPACE_KEY:
+                return self._present(rt, self._terminate_namespace(current), version)
+            if rt.key == CRD_KEY:
+                return self._present(rt, self._terminate_crd(current), version)
             removed = self.store.remove(rt.key, ns, name)
             assert removed is not None
             self._forget_applied(rt, ns, name)
             removed["metadata"]["deletionTimestamp"] = objects.now()
-            if rt.key == NAMESPACE_KEY:
-                self._delete_namespace_contents(name)
-                removed.setdefault("status", {})["phase"] = "Terminating"
-            if rt.key == CRD_KEY:
-                self._unregister_crd(current)
             if propagation != "Orphan":
                 self._collect_garbage(removed["metadata"]["uid"])
         if notify:
@@ -355,6 +369,85 @@ class Api:
 
     # --- cascades ---------------------------------------------------------------------
 
+    def _terminate_namespace(self, current: dict) -> dict:
+        """As kube-apiserver and the namespace controller: the DELETE marks the namespace
+        Terminating and answers with it; its content goes; the namespace itself is removed
+        ``finalize_s`` later (real clusters: seconds). Meanwhile creates in it are
+        refused (403) and a new namespace of that name is "being deleted" (409)."""
+        name = current["metadata"]["name"]
+        if current["metadata"].get("deletionTimestamp"):
+            return current  # a second DELETE answers the same
+        current["metadata"]["deletionTimestamp"] = objects.now()
+        current.setdefault("status", {})["phase"] = "Terminating"
+        terminating = self.store.put(NAMESPACE_KEY, current, "MODIFIED")
+        self._delete_namespace_contents(name)
+        uid = terminating["metadata"]["uid"]
+        self._later(self._finalize_namespace, name, uid)
+        return terminating
+
+    def _later(self, finalize: Callable[[str, str], None], name: str, uid: str) -> None:
+        if self.finalize_s <= 0:
+            finalize(name, uid)
+            return
+        timer = threading.Timer(self.finalize_s, finalize, (name, uid))
+        timer.daemon = True
+        timer.start()
+
+    def _terminate_crd(self, current: dict) -> dict:
+        """A CRD's deletion is asynchronous too: Terminating (finalizer
+        customresourcecleanup), its objects deleted, then it goes; creates of its kind get
+        403 meanwhile (divergence 2 in docs/real-kubernetes.md)."""
+        meta = current["metadata"]
+        if meta.get("deletionTimestamp"):
+            return current
+        meta["deletionTimestamp"] = objects.now()
+        meta["finalizers"] = [*(meta.get("finalizers") or []), CRD_CLEANUP_FINALIZER]
+        conditions = current.setdefault("status", {}).setdefault("conditions", [])
+        conditions.append(
+            {
+                "type": "Terminating",
+                "status": "True",
+                "lastTransitionTime": meta["deletionTimestamp"],
+                "reason": "InstanceDeletionPending",
+                "message": "CustomResourceDefinition marked for deletion; CustomResource "
+                "deletion will begin soon",
+            }
+        )
+        terminating = self.store.put(CRD_KEY, current, "MODIFIED")
+        rt = from_crd(current)
+        if rt is not None:
+            self.terminating_types.add(rt.key)
+            for obj in self.store.list(rt.key):
+                self.store.remove(
+                    rt.key, obj["metadata"].get("namespace", ""), obj["metadata"]["name"]
+                )
+        self._later(self._finalize_crd, meta["name"], meta["uid"])
+        return terminating
+
+    def _finalize_crd(self, name: str, uid: str) -> None:
+        with self.store.lock:
+            current = self.store.get(CRD_KEY, "", name)
+            if current is None or current["metadata"].get("uid") != uid:
+                return
+            self.store.remove(CRD_KEY, "", name)
+            self._unregister_crd(current)
+            rt = from_crd(current)
+            if rt is not None:
+                self.terminating_types.discard(rt.key)
+        self._notify(self.types[CRD_KEY], "DELETED", current, None)
+
+    def _finalize_namespace(self, name: str, uid: str) -> None:
+        rt = self.types[NAMESPACE_KEY]
+        with self.store.lock:
+            current = self.store.get(NAMESPACE_KEY, "", name)
+            if current is None or current["metadata"].get("uid") != uid:
+                return
+            self._delete_namespace_contents(name)  # what was created in the meantime
+            self.store.remove(NAMESPACE_KEY, "", name)
+            self._forget_applied(rt, "", name)
+            self._collect_garbage(uid)
+        self._notify(rt, "DELETED", current, None)
+
     def _delete_namespace_contents(self, namespace: str) -> None:
         for key in self.store.kinds():
             rt = self.types.get(key)
@@ -362,6 +455,28 @@ class Api:
                 continue
             for obj in self.store.list(key, namespace):
                 self.store.remove(key, namespace, obj["metadata"]["name"])
+
+    def _collect_if_orphan(self, rt: ResourceType, obj: dict) -> None:
+        """The garbage collector deletes an object none of whose owners exist (same name and
+        uid): a Secret owned by a Pod that is gone does not survive on a real cluster.
+        (It does so within moments; here at once, after the write has answered.)"""
+        refs = obj["metadata"].get("ownerReferences") or []
+        if not refs:
+            return
+        namespace = obj["metadata"].get("namespace", "")
+        for ref in refs:
+            try:
+                owner_rt, _ = self.by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind")))
+            except status.ApiError:
+                return  # an owner of an unknown kind: the collector cannot tell, keeps it
+            owner = self.store.get(
+                owner_rt.key, namespace if owner_rt.namespaced else "", str(ref.get("name"))
+            )
+            if owner is not None and owner["metadata"].get("uid") == ref.get("uid"):
+                return
+        name = obj["metadata"]["name"]
+        if self.store.get(rt.key, namespace, name) is not None:
+            self.delete(rt, namespace or None, name)
 
     def _collect_garbage(self, owner_uid: str) -> None:
         """Delete dependents (ownerReferences) like the garbage collector, transitively."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import socket
 import threading
+import time
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -140,6 +141,23 @@ class KubeEmulator:
             "default" if rt.namespaced else None
         )
         return self.api.create(rt, namespace, obj, version)
+
+    def wait_gone(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        timeout: float = 10.0,
+    ) -> bool:
+        """True once the object is gone: a namespace or CRD stays Terminating for
+        ``api.finalize_s`` after its DELETE, as on a real cluster."""
+        deadline = time.monotonic() + timeout
+        while self.get(api_version, kind, name, namespace) is not None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def get(
         self, api_version: str, kind: str, name: str, namespace: str | None = None

@@ -204,8 +204,14 @@ def test_namespace_deletion_removes_contents(kube, kube_emulator):
             "spec": {"service": "s", "backends": []},
         }
     )
+    kube_emulator.api.finalize_s = 2.0
     kube.core.delete_namespace("doomed")
-    assert kube_emulator.get("v1", "Namespace", "doomed") is None
+    # As kube-apiserver: Terminating first, contents gone, new content refused, then removed.
+    assert kube_emulator.get("v1", "Namespace", "doomed")["status"]["phase"] == "Terminating"
+    with pytest.raises(ApiException) as refused:
+        kube.core.create_namespaced_config_map("doomed", {"metadata": {"name": "late"}})
+    assert refused.value.status == 403
+    assert kube_emulator.wait_gone("v1", "Namespace", "doomed")
     assert kube_emulator.list("v1", "ConfigMap", "doomed") == []
     assert kube_emulator.list("split.smi-spec.io/v1alpha2", "TrafficSplit", "doomed") == []
 
@@ -308,6 +314,10 @@ def test_custom_resources_builtin_and_from_crd(kube, kube_emulator):
     crd = kube.apiextensions.read_custom_resource_definition("widgets.example.com")
     assert {c.type: c.status for c in crd.status.conditions}["Established"] == "True"
     kube.apiextensions.delete_custom_resource_definition("widgets.example.com")
+    # Terminating first (its objects go, then the CRD), as on a real cluster.
+    assert kube_emulator.wait_gone(
+        "apiextensions.k8s.io/v1", "CustomResourceDefinition", "widgets.example.com"
+    )
     with pytest.raises(ApiException):
         custom.list_cluster_custom_object("example.com", "v1", "widgets")
 

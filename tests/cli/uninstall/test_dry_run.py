@@ -113,10 +113,11 @@ def test_dry_run_all_and_namespace_as_json(osm, kube_emulator, kubeconfig):
     )
     assert real.exit_code == 0, real.stderr
     for kind, name in deleted:
+        # Both go asynchronously (Terminating first), as on a real cluster.
         if kind == "CustomResourceDefinition":
-            assert kube_emulator.get("apiextensions.k8s.io/v1", kind, name) is None
+            assert kube_emulator.wait_gone("apiextensions.k8s.io/v1", kind, name)
         if kind == "Namespace":
-            assert kube_emulator.get("v1", kind, name) is None
+            assert kube_emulator.wait_gone("v1", kind, name)
 
 
 def test_dry_run_keeps_crds_another_mesh_uses(osm, kube_emulator, kubeconfig):

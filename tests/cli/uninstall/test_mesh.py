@@ -82,6 +82,10 @@ def test_prompt_then_uninstall_keeps_policies(osm, kube_emulator, kubeconfig):
     assert "Deleted CustomResourceDefinition traffictargets.access.smi-spec.io" in cleanup.stderr
     assert "Deleted MutatingWebhookConfiguration osm-webhook-osm" in cleanup.stderr
     assert "Deleted Secret osm-system/osm-ca-bundle" in cleanup.stderr
+    assert all(  # Terminating first, as on a real cluster
+        kube_emulator.wait_gone("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+        for name in chart_crds()
+    )
     assert crd_names(kube_emulator) == []
 
     kube_emulator.clear_requests()
@@ -106,7 +110,11 @@ def test_force_all_and_delete_namespace(osm, kube_emulator, kubeconfig):
         "OSM [mesh name: osm] in namespace [osm-system] uninstalled",
         "OSM namespace [osm-system] deleted successfully",
     ]
-    assert kube_emulator.get("v1", "Namespace", "osm-system") is None
+    assert kube_emulator.wait_gone("v1", "Namespace", "osm-system")  # Terminating first
+    assert all(
+        kube_emulator.wait_gone("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+        for name in chart_crds()
+    )
     assert crd_names(kube_emulator) == []
 
 

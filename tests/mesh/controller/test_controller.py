@@ -198,7 +198,7 @@ def test_osm_version_and_mesh_list_read_the_real_controller(
     }
 
 
-def _bootstrap_secret(name: str) -> dict:
+def _bootstrap_secret(name: str, owner_uid: str) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -211,7 +211,7 @@ def _bootstrap_secret(name: str) -> dict:
                     "apiVersion": "apps/v1",
                     "kind": "ReplicaSet",
                     "name": "bookstore-rs",
-                    "uid": "rs-1",
+                    "uid": owner_uid,
                 }
             ],
         },
@@ -219,9 +219,32 @@ def _bootstrap_secret(name: str) -> dict:
     }
 
 
+def _seed_bootstrap_secret(kube_emulator) -> None:
+    """The pod's bootstrap Secret as the injector leaves it, owned by an existing ReplicaSet:
+    the garbage collector deletes a Secret whose owners are all gone (tests/kube/parity)."""
+    replica_set = kube_emulator.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {"name": "bookstore-rs", "namespace": "bookstore"},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": {"app": "rs-only"}},
+                "template": {
+                    "metadata": {"labels": {"app": "rs-only"}},
+                    "spec": {"containers": [{"name": "c", "image": "example.invalid/c:1"}]},
+                },
+            },
+        }
+    )
+    kube_emulator.create(
+        _bootstrap_secret(f"envoy-bootstrap-config-{POD_UUID}", replica_set["metadata"]["uid"])
+    )
+
+
 def test_bootstrap_secrets_are_owned_by_their_pods(kube_emulator, kubeconfig):
     seed_mesh(kube_emulator)
-    kube_emulator.create(_bootstrap_secret(f"envoy-bootstrap-config-{POD_UUID}"))
+    _seed_bootstrap_secret(kube_emulator)
     running = Controller(connect(str(kubeconfig)), settings()).start()
     try:
         pod = kube_emulator.get("v1", "Pod", "bookstore-0", "bookstore")
@@ -252,7 +275,7 @@ def test_bootstrap_secrets_are_owned_by_their_pods(kube_emulator, kubeconfig):
 
 def test_without_patch_permission_secrets_are_left_alone(kube_emulator, kubeconfig):
     seed_mesh(kube_emulator)
-    kube_emulator.create(_bootstrap_secret(f"envoy-bootstrap-config-{POD_UUID}"))
+    _seed_bootstrap_secret(kube_emulator)
     kube_emulator.forbid("patch", "secrets")
     running = Controller(connect(str(kubeconfig)), settings()).start()
     try:
