@@ -162,14 +162,14 @@ def forbidden(
     verb: str, resource: str, group: str, namespace: str | None, name: str | None = None
 ) -> ApiError:
     """RBAC's wording, e.g. `pods is forbidden: User "emulator" cannot list resource ...`."""
-    base, _, sub = resource.partition("/")
+    base = resource.partition("/")[0]
     qualified = f"{base}.{group}" if group else base
     subject = f'{qualified} "{name}"' if name else qualified
+    if base == "namespaces" and not group and name:
+        namespace = name  # a namespace's own request attributes name it as the namespace
     where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-    sub_text = f' with subresource "{sub}"' if sub else ""
-    # RBAC spells the subresource out separately ("resource "pods/log"" style differs by version).
     message = (
-        f'{subject} is forbidden: User "{USER}" cannot {verb} resource "{base}"{sub_text} '
+        f'{subject} is forbidden: User "{USER}" cannot {verb} resource "{resource}" '
         f'in API group "{group}" {where}'
     )
     details: dict[str, Any] = {"kind": base}

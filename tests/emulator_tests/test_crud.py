@@ -366,7 +366,7 @@ def test_forbid_answers_like_rbac(kube, kube_emulator):
         kube.core.read_namespace("default")
     assert status_of(err.value)["message"] == (
         'namespaces "default" is forbidden: User "emulator" cannot get resource "namespaces" '
-        'in API group "" at the cluster scope'
+        'in API group "" in the namespace "default"'  # sic, as kube-apiserver says it
     )
 
 

@@ -175,7 +175,7 @@ def test_port_forward_forbidden_and_missing_pod(kube, kube_emulator):
         kube.core.connect_get_namespaced_pod_portforward("osm-controller-1", "default", ports="1")
     assert err.value.status == 403
     assert (
-        'cannot create resource "pods" with subresource "portforward"'
+        'cannot create resource "pods/portforward"'  # RBAC's wording (tests/kube/parity)
         in json.loads(err.value.body)["message"]
     )
 

@@ -46,6 +46,7 @@ class Side:
         if tls is not None:
             kwargs["ssl_context"] = tls
         self.http = urllib3.PoolManager(**kwargs)
+        self.auth: dict[str, str] = {}  # e.g. a bearer token, sent with every request
 
     def __repr__(self) -> str:
         return f"Side({self.name})"
@@ -66,7 +67,7 @@ class Side:
         data = raw
         if data is None and body is not None:
             data = (body if isinstance(body, str) else json.dumps(body)).encode()
-        sent = {"Accept": "application/json", **(headers or {})}
+        sent = {"Accept": "application/json", **self.auth, **(headers or {})}
         if data is not None:
             sent["Content-Type"] = ctype
         response = self.http.request(
@@ -104,7 +105,7 @@ class Side:
         response = self.http.request(
             "GET",
             url,
-            headers={"Accept": "application/json"},
+            headers={"Accept": "application/json", **self.auth},
             preload_content=False,
             timeout=urllib3.Timeout(connect=5, read=limit),
             retries=False,
@@ -161,3 +162,11 @@ def real_side(kubeconfig_path: str) -> Side:
 
 def emulator_side(url: str) -> Side:
     return Side("emulator", url)
+
+
+def token_side(name: str, server: str, ca: str, token: str) -> Side:
+    """A side that authenticates with a bearer token (a ServiceAccount's TokenRequest)."""
+    tls = ssl.create_default_context(cafile=ca)
+    side = Side(name, server, tls)
+    side.auth["Authorization"] = f"Bearer {token}"
+    return side
