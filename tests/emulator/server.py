@@ -257,12 +257,15 @@ class Handler(BaseHTTPRequestHandler):
             items = api.list(
                 rt, t.namespace, query.get("labelSelector"), query.get("fieldSelector"), t.version
             )
+            list_meta: dict[str, str] = {"resourceVersion": str(api.store.resource_version)}
+            if not rt.builtin:
+                list_meta["continue"] = ""  # custom resources' lists carry an empty one
             return self.send_json(
                 200,
                 {
                     "apiVersion": rt.api_version(t.version),
                     "kind": rt.list_kind,
-                    "metadata": {"resourceVersion": str(api.store.resource_version)},
+                    "metadata": list_meta,
                     "items": items,
                 },
             )
