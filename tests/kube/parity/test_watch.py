@@ -78,20 +78,6 @@ def test_initial_events_need_resource_version_match(pair: Pair) -> None:
     assert_same(emu[0], real[0])
 
 
-def test_too_old_resource_version_is_410_inside_the_stream(pair: Pair) -> None:
-    """The informer relists on this (``_Gone``): it must arrive as an ERROR event with code
-    410 and reason Expired in a 200 stream, on both sides."""
-    path = _seed(pair)
-    (ecode, emu), (rcode, real) = _watch(pair, path, {"resourceVersion": "1"}, lambda ev: True)
-    assert ecode == rcode == 200
-    assert [e["type"] for e in real] == ["ERROR"]
-    assert [e["type"] for e in emu] == ["ERROR"]
-    shape = [{k: v for k, v in e["object"].items() if k != "message"} for e in (emu[0], real[0])]
-    assert_same(shape[0], shape[1])
-    assert real[0]["object"]["message"].startswith("too old resource version: 1 (")
-    assert emu[0]["object"]["message"].startswith("too old resource version: 1 (")
-
-
 def test_unparsable_resource_version_on_watch(pair: Pair) -> None:
     path = _seed(pair)
     (ecode, emu), (rcode, real) = _watch(pair, path, {"resourceVersion": "abc"}, lambda ev: True)
