@@ -3,6 +3,8 @@
 ``pair`` gives both sides (``pair.emu``, ``pair.real``) and ``pair.each(fn)`` runs ``fn(side)``
 on each, emulator first. Every test works in a namespace of its own, made on both sides under
 the same unique name (a kept cluster from `make cluster-up` may hold earlier runs' objects).
+The chart's CRDs are created on the real server when missing and left there (the install
+tests start from `osm uninstall mesh -a`, which removes them).
 """
 
 from __future__ import annotations
