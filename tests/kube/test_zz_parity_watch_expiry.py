@@ -7,10 +7,13 @@ emulator answers the same for a version from before it started."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.kube.parity.compare import assert_same
 from tests.kube.parity.conftest import Pair, pair, real_side_session  # noqa: F401  (fixtures)
 
 
+@pytest.mark.timeout(600)  # a cluster started moments ago compacts only after 5 minutes
 def test_too_old_resource_version_is_410_inside_the_stream(pair: Pair) -> None:  # noqa: F811
     path = f"/api/v1/namespaces/{pair.namespace}/configmaps"
     for side in pair.sides():
