@@ -255,6 +255,7 @@ class Api:
         dry_run: bool = False,
         field_manager: str | None = None,
         strict: bool = False,
+        force: bool = False,
     ) -> dict:
         content_type = content_type.split(";")[0].strip().lower()
         try:
@@ -266,6 +267,8 @@ class Api:
             raise status.bad_request(f"error decoding patch: {exc}") from None
         ns = self._ns(rt, namespace)
         owner_key = (rt.key, ns, name, field_manager or "")
+        if content_type == "application/apply-patch+yaml" and not field_manager:
+            raise status.field_manager_required()
         with self.store.lock:
             current = self.store.get(rt.key, ns, name)
             if current is None:
@@ -287,11 +290,20 @@ class Api:
             elif content_type == "application/apply-patch+yaml":
                 if not isinstance(body, dict):
                     raise status.bad_request("an applied configuration must be an object")
+                applied = _applied_fields(body)
+                others = {k: v for k, v in self.applied.items() if k[:3] == owner_key[:3]}
+                others.pop(owner_key, None)
+                conflicts = _apply_conflicts(current, applied, others)
+                if conflicts and not force:
+                    raise status.apply_conflicts(conflicts)
+                shared = set().union(*others.values()) if others else set()
                 patched, owned = patch.server_side_apply(
-                    current, _applied_fields(body), self.applied.get(owner_key, set())
+                    current, applied, self.applied.get(owner_key, set()), shared
                 )
                 if not dry_run:
                     self.applied[owner_key] = owned
+                    for other_key, path in ((k, p) for k, _, p in conflicts):
+                        self.applied[other_key].discard(path)  # forced: ownership moves
             else:
                 raise status.unsupported_media_type(content_type, patch=True)
             if not isinstance(patched, dict):
@@ -514,6 +526,26 @@ class Api:
             self.types[rt.key] = known[rt.key]
         else:
             self.types.pop(rt.key, None)
+
+
+def _value_at(obj: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        obj = obj.get(part) if isinstance(obj, dict) else None
+    return obj
+
+
+def _apply_conflicts(
+    current: dict, applied: dict, others: dict[tuple, set[tuple[str, ...]]]
+) -> builtins.list[tuple[tuple, str, tuple[str, ...]]]:
+    """(owner key, manager, path) for every field another apply manager owns that this
+    apply would change. (Managers of plain updates are not tracked: no conflicts with them.)"""
+    wanted = patch.leaf_paths(applied)
+    found = []
+    for other_key in sorted(others, key=lambda k: k[3]):
+        for path in sorted(wanted & others[other_key]):
+            if _value_at(current, path) != _value_at(applied, path):
+                found.append((other_key, other_key[3], path))
+    return found
 
 
 def _applied_fields(body: dict) -> dict:

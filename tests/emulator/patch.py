@@ -244,16 +244,19 @@ def leaf_paths(obj: Any, prefix: Path = ()) -> set[Path]:
     return paths
 
 
-def server_side_apply(current: dict, applied: dict, owned: set[Path]) -> tuple[dict, set[Path]]:
+def server_side_apply(
+    current: dict, applied: dict, owned: set[Path], shared: set[Path] | None = None
+) -> tuple[dict, set[Path]]:
     """Apply ``applied`` for one field manager that previously owned ``owned``.
 
-    Fields the manager set last time but no longer sets are removed; fields other
-    writers set are kept; lists are owned whole (real SSA merges associative lists
-    item by item, which only matters when two managers share one list).
+    Fields the manager set last time but no longer sets are removed unless another apply
+    manager owns them too (``shared``); fields other writers set are kept; lists are owned
+    whole (real SSA merges associative lists item by item, which only matters when two
+    managers share one list).
     """
     result = copy.deepcopy(current)
     now_owned = leaf_paths(applied)
-    for path in sorted(owned - now_owned, key=len, reverse=True):
+    for path in sorted(owned - now_owned - (shared or set()), key=len, reverse=True):
         node: Any = result
         for part in path[:-1]:
             node = node.get(part) if isinstance(node, dict) else None

@@ -302,6 +302,8 @@ class Handler(BaseHTTPRequestHandler):
             assert t.name
             ctype = self.headers.get("Content-Type") or ""
             manager = query.get("fieldManager")
+            # A server-side apply that creates answers 201, as a create does.
+            existed = api.store.get(rt.key, t.namespace if rt.namespaced else "", t.name)
             patched = api.patch(
                 rt,
                 t.namespace,
@@ -313,8 +315,9 @@ class Handler(BaseHTTPRequestHandler):
                 dry_run,
                 manager,
                 strict=strict,
+                force=query.get("force") == "true",
             )
-            return self.send_json(200, patched)
+            return self.send_json(200 if existed is not None or dry_run else 201, patched)
         if verb == "delete":
             assert t.name
             propagation = query.get("propagationPolicy") or _delete_options(raw).get(

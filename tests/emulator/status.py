@@ -230,6 +230,42 @@ def initial_events_need_not_older_than() -> ApiError:
     )
 
 
+def field_manager_required() -> ApiError:
+    message = "Required value: is required for apply patch"
+    return ApiError(
+        422,
+        "Invalid",
+        f'PatchOptions.meta.k8s.io "" is invalid: fieldManager: {message}',
+        {
+            "group": "meta.k8s.io",
+            "kind": "PatchOptions",
+            "causes": [
+                {"reason": "FieldValueRequired", "message": message, "field": "fieldManager"}
+            ],
+        },
+    )
+
+
+def apply_conflicts(conflicts: list) -> ApiError:
+    """409 for a server-side apply that would change fields other apply managers own
+    (structured-merge-diff's wording); ``conflicts``: (owner key, manager, path)."""
+    fields = [(manager, "." + ".".join(path)) for _, manager, path in conflicts]
+    if len(fields) == 1:
+        text = f'conflict with "{fields[0][0]}": {fields[0][1]}'
+    else:
+        lines: list[str] = []
+        for manager in sorted({m for m, _ in fields}):
+            lines.append(f'conflicts with "{manager}":')
+            lines.extend(f"- {field}" for m, field in fields if m == manager)
+        text = "\n".join(lines)
+    count = f"{len(fields)} conflict" + ("" if len(fields) == 1 else "s")
+    causes = [
+        {"reason": "FieldManagerConflict", "message": f'conflict with "{m}"', "field": f}
+        for m, f in fields
+    ]
+    return ApiError(409, "Conflict", f"Apply failed with {count}: {text}", {"causes": causes})
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
