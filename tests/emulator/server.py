@@ -303,7 +303,7 @@ class Handler(BaseHTTPRequestHandler):
             ctype = self.headers.get("Content-Type") or ""
             manager = query.get("fieldManager")
             # A server-side apply that creates answers 201, as a create does.
-            existed = api.store.get(rt.key, t.namespace if rt.namespaced else "", t.name)
+            existed = api.store.get(rt.key, (t.namespace or "") if rt.namespaced else "", t.name)
             patched = api.patch(
                 rt,
                 t.namespace,
