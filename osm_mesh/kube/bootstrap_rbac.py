@@ -65,10 +65,19 @@ def grant(kube: Kube, mesh_name: str, namespace: str, osm_namespace: str) -> boo
         kube.rbac.create_namespaced_role_binding(namespace, body)
         return True
     subjects = [(s.kind, s.name, s.namespace) for s in current.subjects or []]
-    if current.role_ref.name == name and subjects == [
-        ("ServiceAccount", labels.CONTROLLER_NAME, osm_namespace)
-    ]:
+    wanted_ref = body["roleRef"]
+    same_ref = (current.role_ref.kind, current.role_ref.name) == (
+        wanted_ref["kind"],
+        wanted_ref["name"],
+    )
+    if same_ref and subjects == [("ServiceAccount", labels.CONTROLLER_NAME, osm_namespace)]:
         return False
+    if not same_ref:
+        # A binding's roleRef is immutable (the API server answers 422 to a replace): the
+        # binding of that name that points elsewhere is deleted and made again.
+        kube.rbac.delete_namespaced_role_binding(name, namespace)
+        kube.rbac.create_namespaced_role_binding(namespace, body)
+        return True
     kube.rbac.replace_namespaced_role_binding(name, namespace, body)
     return True
 

@@ -223,6 +223,7 @@ class Api:
             # fields (helm's server-side apply) must not bump the generation, or
             # observedGeneration would lag forever behind an unchanged spec.
             objects.apply_defaults(rt, obj)
+            objects.check_immutable(rt, obj, current)
             obj = self._check_schema(rt, version, obj, strict)
             meta = obj["metadata"]
             if _spec_part(obj) != _spec_part(current) and objects.has_generation(rt):

@@ -112,6 +112,35 @@ def has_generation(rt: ResourceType) -> bool:
     return not rt.builtin or rt.key in GENERATION_KINDS
 
 
+ROLE_BINDINGS = {
+    ("rbac.authorization.k8s.io", "rolebindings"),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"),
+}
+
+
+def check_immutable(rt: ResourceType, new: dict, current: dict) -> None:
+    """A binding's roleRef cannot change (delete and create instead)."""
+    if rt.key in ROLE_BINDINGS and new.get("roleRef") != current.get("roleRef"):
+        ref = new.get("roleRef") or {}
+        shown = (
+            f'{{"APIGroup":"{ref.get("apiGroup", "")}","Kind":"{ref.get("kind", "")}",'
+            f'"Name":"{ref.get("name", "")}"}}'
+        )
+        cause = f"Invalid value: {shown}: field is immutable"
+        name = current["metadata"]["name"]
+        raise ApiError(
+            422,
+            "Invalid",
+            f'{rt.kind}.{rt.group} "{name}" is invalid: roleRef: {cause}',
+            {
+                "name": name,
+                "group": rt.group,
+                "kind": rt.kind,
+                "causes": [{"reason": "FieldValueInvalid", "message": cause, "field": "roleRef"}],
+            },
+        )
+
+
 def fill_metadata(obj: dict, namespace: str | None, rt: ResourceType | None = None) -> None:
     meta = obj.setdefault("metadata", {})
     if namespace:
@@ -339,6 +368,7 @@ def _serviceaccount(obj: dict) -> None:
 
 def _event(obj: dict) -> None:
     obj.setdefault("involvedObject", {})
+    obj.setdefault("eventTime", None)  # a zero MicroTime: the API server writes null
     ts = now()
     obj.setdefault("firstTimestamp", ts)
     obj.setdefault("lastTimestamp", ts)

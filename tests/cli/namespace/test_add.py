@@ -215,3 +215,31 @@ def test_restart_skips_paused_deployments(osm, mesh, kubeconfig):
     assert "Not restarted: deployment/held (paused)" in result.stdout
     obj = mesh.get("apps/v1", "Deployment", "held", "bookstore")
     assert not (obj["spec"]["template"]["metadata"].get("annotations") or {})
+
+
+def test_a_binding_of_that_name_to_another_role_is_made_again(osm, mesh, kubeconfig):
+    """roleRef is immutable (tests/kube/parity): a replace would be refused with 422, so the
+    binding that points elsewhere is deleted and created anew."""
+    seed.namespace(mesh, "bookstore")
+    mesh.create(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "osm-osm-bootstrap-secrets", "namespace": "bookstore"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "view",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "someone", "namespace": "bookstore"}],
+        }
+    )
+    result = osm(["namespace", "add", "bookstore"], kubeconfig=kubeconfig)
+    assert result.exit_code == 0, result.stderr
+    binding = mesh.get(
+        "rbac.authorization.k8s.io/v1", "RoleBinding", "osm-osm-bootstrap-secrets", "bookstore"
+    )
+    assert binding["roleRef"]["name"] == "osm-osm-bootstrap-secrets"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "osm-controller", "namespace": "osm-system"}
+    ]
