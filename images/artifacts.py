@@ -93,9 +93,11 @@ class GoBuild:
         work.mkdir(parents=True)
         replaces = []
         for module_path, inner, ours in self.patches:
+            # `go mod download` (not `go list -m`, which gives no Dir for a module not yet
+            # in the cache: a fresh machine) fetches the version go.mod requires.
             found = run(
-                ["go", "list", "-m", "-json", module_path],
-                what=f"go list -m {module_path}",
+                ["go", "mod", "download", "-json", module_path],
+                what=f"go mod download {module_path}",
                 cwd=self.folder,
                 env=env,
             )
