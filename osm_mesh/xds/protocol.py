@@ -7,16 +7,26 @@ the version last ACKed. Rules followed (xDS "SotW" with ADS):
 - a request with ``error_detail`` is a NACK: logged, recorded in :class:`ProxyStatus`, and the
   proxy keeps its last good config (the rejected version is not resent);
 - otherwise it ACKs ``version_info``; a response is sent when the snapshot has a newer version
-  of that type or the subscribed names changed (EDS/RDS/SDS are requested by name).
+  of that type or the subscribed names changed (EDS/RDS/SDS are requested by name);
+- a response pushed for a new snapshot carries, for the types requested by name (EDS, RDS,
+  SDS), only the resources whose bytes changed since the last response of that type: in
+  SotW those responses are incremental (a resource left out is kept by the proxy, not
+  removed; only CDS and LDS responses must hold every resource). A policy change that
+  rewrites one route table then costs the proxy that table, not all of them. Everything
+  requested is sent instead when the subscribed names changed, when the request asks again
+  (cluster warming), when CDS or LDS went out before it in the same push (re-created clusters
+  and listeners find everything), and after a NACK (what the proxy holds is then unknown).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from envoy.service.discovery.v3 import discovery_pb2
+from google.protobuf import any_pb2
 
 from osm_mesh.xds.cache import (
     CLUSTER,
@@ -70,6 +80,10 @@ class _TypeState:
     names: frozenset[str] | None = None  # None = wildcard
     sent_version: str | None = None
     nonce: str = ""
+    # The wire bytes by name of the snapshot type last sent (the snapshot's own dict, not a
+    # copy): what the proxy holds for the names it subscribed to. None: unknown (nothing
+    # sent yet, or a NACK since), so the next response carries everything requested.
+    sent_wire: Mapping[str, bytes] | None = None
 
 
 class StreamProtocol:
@@ -90,14 +104,23 @@ class StreamProtocol:
         # for again with the version it already has (xDS protocol, "cluster warming").
         self._owed: set[str] = set()
 
-    def _respond(self, type_url: str) -> discovery_pb2.DiscoveryResponse:
+    def _respond(
+        self, type_url: str, changed_only: bool = False
+    ) -> discovery_pb2.DiscoveryResponse:
+        """The response for ``type_url`` at the current snapshot; with ``changed_only`` (a
+        type requested by name) only the resources whose bytes differ from the last sent."""
         assert self.snapshot is not None
         state = self.types[type_url]
-        packed = self.snapshot.packed(type_url)
+        wire = self.snapshot.serialized.get(type_url, {})
         if state.names is None:
-            resources = list(packed.values())
+            names = sorted(wire)
         else:
-            resources = [packed[n] for n in sorted(state.names) if n in packed]
+            names = sorted(n for n in state.names if n in wire)
+            held = state.sent_wire
+            if changed_only and held is not None:
+                names = [n for n in names if held.get(n) != wire[n]]
+        resources = [any_pb2.Any(type_url=type_url, value=wire[n]) for n in names]
+        state.sent_wire = wire
         self._owed.discard(type_url)
         if type_url == CLUSTER:
             self._owed.add(ENDPOINT)
@@ -122,6 +145,14 @@ class StreamProtocol:
                 log.warning("%s: unsupported type %s", self.status.node_id, printable(type_url))
             return []
         state = self.types.setdefault(type_url, _TypeState())
+        if req.HasField("error_detail"):
+            # Rejected: what the proxy holds is unknown, the next response carries everything.
+            # A rejected response already superseded may have been followed by one carrying
+            # only what changed after it: the next plain request is answered with everything.
+            state.sent_wire = None
+            stale = req.response_nonce and req.response_nonce != state.nonce
+            if stale and type_url not in WILDCARD_TYPES:
+                self._owed.add(type_url)
         if req.response_nonce and req.response_nonce != state.nonce:
             return []  # stale: answers a response that has been superseded
         if type_url in WILDCARD_TYPES and not req.resource_names:
@@ -161,12 +192,18 @@ class StreamProtocol:
         self.snapshot = snapshot
         self.status.snapshot_version = snapshot.version
         out = []
+        # After CDS or LDS in this push, re-created clusters and listeners may subscribe
+        # afresh: the types after them go out whole.
+        whole = False
         for type_url in PUSH_ORDER:
             state = self.types.get(type_url)
             if state is None:
                 continue  # not subscribed yet; its first request gets the answer
             if state.sent_version != snapshot.type_versions[type_url]:
-                out.append(self._respond(type_url))
+                by_name = type_url not in WILDCARD_TYPES
+                changed_only = by_name and not whole and type_url not in self._owed
+                out.append(self._respond(type_url, changed_only))
+                whole = whole or not by_name
         return out
 
 
