@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from osm_mesh.catalog.model import Identity, Service, ServicePort
 from osm_mesh.envoy import pb
 from osm_mesh.envoy.index import MeshIndex
@@ -16,8 +18,16 @@ def _policy_name(allowance: Allowance, i: int) -> str:
 def _principals(index: MeshIndex, allowance: Allowance) -> pb.Principal:
     if allowance.sources is ALL:
         return pb.principal_ids(None)
-    ids = sorted(s.spiffe_id(index.trust_domain) for s in allowance.sources)  # type: ignore[union-attr]
-    return pb.principal_ids(ids)
+    return _principals_of(index.trust_domain, allowance.sources)  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=4096)
+def _principals_of(trust_domain: str, sources: frozenset[Identity]) -> pb.Principal:
+    """One message per source set, built once: every destination a set of callers may reach
+    (in local mode, every pod of a mesh where all may call all) embeds a copy of the same
+    list, and building it (one message per caller) was most of an inbound recompute. Callers
+    only copy it into their policies, never change it."""
+    return pb.principal_ids(sorted(s.spiffe_id(trust_domain) for s in sources))
 
 
 def http_policies(index: MeshIndex, destination: Identity, port: int) -> dict[str, pb.RBACPolicy]:
