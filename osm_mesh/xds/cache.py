@@ -81,8 +81,12 @@ class Snapshot:
         }
 
 
-def _same_objects(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
-    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
+def _same_parts(a: tuple[Mapping[str, Message], ...], b: tuple[Mapping[str, Message], ...]) -> bool:
+    """The same group objects, or groups equal name by name. A proxy translated again gets
+    new group dicts even where its resources did not change (they then hold the very same
+    shared messages, which compare by identity in C): a route change must not make every
+    proxy's clusters, endpoints and secrets be hashed again."""
+    return len(a) == len(b) and all(x is y or x == y for x, y in zip(a, b, strict=True))
 
 
 class SnapshotCache:
@@ -160,7 +164,7 @@ class SnapshotCache:
                 parts = tuple(value) if isinstance(value, list | tuple) else (value,)
                 node_parts[t] = parts  # type: ignore[assignment]
                 before = previous.parts.get(t) if previous is not None else None
-                if before is not None and _same_objects(before, parts):  # type: ignore[arg-type]
+                if before is not None and _same_parts(before, parts):  # type: ignore[arg-type]
                     assert previous is not None
                     normalized[t] = previous.resources[t]
                     serialized[t] = previous.serialized[t]

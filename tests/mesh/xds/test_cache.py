@@ -161,3 +161,26 @@ def test_the_same_group_objects_again_keep_their_resources_and_version():
     third = cache.set_snapshot("n", {CLUSTER: [clusters, {"b": cluster_pb2.Cluster(name="b")}]})
     assert sorted(third.resources[CLUSTER]) == ["a", "b"]
     assert third.type_versions[CLUSTER] == str(third.version)
+
+
+def test_a_type_whose_groups_hold_the_same_messages_is_not_serialized_again(monkeypatch):
+    """A proxy translated again gets new group dicts; where they hold the same messages (a
+    route change leaves its clusters alone) the type's bytes and version are reused as they
+    are, nothing is serialized or hashed again."""
+    from osm_mesh.xds import cache as cache_module
+
+    clusters = {n: cluster_pb2.Cluster(name=n) for n in ("a", "b")}
+    table = route_pb2.RouteConfiguration(name="r")
+    cache = SnapshotCache()
+    first = cache.set_snapshot("n", {CLUSTER: [dict(clusters)], ROUTE: {"r": table}})
+    serialized = []
+    real = cache_module._serialize
+    monkeypatch.setattr(
+        cache_module, "_serialize", lambda msg, memo: serialized.append(msg) or real(msg, memo)
+    )
+    changed = route_pb2.RouteConfiguration(name="r", validate_clusters={"value": True})
+    second = cache.set_snapshot("n", {CLUSTER: [dict(clusters)], ROUTE: {"r": changed}})
+    assert serialized == [changed]  # the route table only
+    assert second.serialized[CLUSTER] is first.serialized[CLUSTER]
+    assert second.type_versions[CLUSTER] == first.type_versions[CLUSTER]
+    assert second.type_versions[ROUTE] != first.type_versions[ROUTE]
