@@ -111,6 +111,12 @@ class ControlPlane:
         self.last_error: str | None = None
         self.regenerations = 0
         self.last_recompute: RecomputeStats | None = None
+        # forget_departed_pods: the proxies already found to have their pod in the catalog
+        # whose pod table is _pods_seen. While later catalogs keep that very table (no pod
+        # came, went or changed: incremental catalogs share untouched tables), those proxies
+        # need no second look; at 10,000 proxies the look costs ~50 ms of CPU per change.
+        self._pods_seen: object = None
+        self._nodes_seen: set[str] = set()
 
     # -- lifecycle ------------------------------------------------------------------
     def start(self) -> ControlPlane:
@@ -314,6 +320,7 @@ class ControlPlane:
     def _on_depart(self, node_text: str) -> None:
         """The ADS server forgot a departed proxy: so does the control plane. (It may run
         before ``_on_disconnect`` of the same stream: both callbacks share a thread pool.)"""
+        self._nodes_seen.discard(node_text)
         if self._drop_proxy(node_text):
             with self._lock:
                 # A regeneration that still counted the proxy may have stored a snapshot
@@ -338,8 +345,15 @@ class ControlPlane:
         if self.server is None:
             return 0
         catalog = self.source.snapshot()
+        known = self.server.known_nodes()
+        if catalog.pods is not self._pods_seen:
+            self._pods_seen, self._nodes_seen = catalog.pods, set()
+        else:
+            self._nodes_seen.intersection_update(known)  # nothing kept for departed proxies
         gone = 0
-        for node_text in self.server.known_nodes():
+        for node_text in known:
+            if node_text in self._nodes_seen:
+                continue
             try:
                 node = NodeId.parse(node_text, self.trust_domain)
             except InvalidInput:
@@ -348,12 +362,18 @@ class ControlPlane:
             if pod is None or pod.identity != Identity(node.namespace, node.service_account):
                 self.server.forget(node_text, "its pod left the mesh")
                 gone += 1
+            else:
+                self._nodes_seen.add(node_text)
         return gone
 
     def state_sizes(self) -> dict[str, int]:
         """Entries in every per-proxy map (tests and benchmarks check that departed proxies
         leave none)."""
-        sizes = {**self.recomputer.sizes(), "certificates": len(self.certs)}
+        sizes = {
+            **self.recomputer.sizes(),
+            "certificates": len(self.certs),
+            "pods_checked": len(self._nodes_seen),
+        }
         sizes.update(self.convergence.sizes())
         sizes.update(self.cache.sizes())
         if self.server is not None:

@@ -114,6 +114,32 @@ def test_a_proxy_whose_pod_leaves_the_catalog_is_forgotten_at_once(mesh):
         web.close()
 
 
+def test_proxies_are_checked_against_the_pods_only_when_the_pods_changed(mesh, monkeypatch):
+    """After each change the control plane looks for proxies whose pod left; one already
+    found in the catalog is not looked at again while no pod came, went or changed."""
+    import osm_mesh.controlplane as controlplane
+
+    plane = mesh(grace=300)
+    web, _ = connect(plane, "web")
+    api, _ = connect(plane, "api")
+    try:
+        plane.forget_departed_pods()
+        assert plane.state_sizes()["pods_checked"] == 2
+        parsed: list[str] = []
+        real = controlplane.NodeId.parse
+        monkeypatch.setattr(
+            controlplane.NodeId, "parse", lambda text, td: parsed.append(text) or real(text, td)
+        )
+        plane.source.apply([service("ns", "web", port=8080)])  # no pod changes
+        assert plane.forget_departed_pods() == 0 and parsed == []
+        plane.source.delete("Deployment", "api", "ns")  # a pod leaves: everyone is looked at
+        assert eventually(lambda: len(parsed) >= 2)
+        assert eventually(lambda: plane.state_sizes()["pods_checked"] == 1)
+    finally:
+        web.close()
+        api.close()
+
+
 def test_the_nack_tally_forgets_departed_proxies_and_keeps_counting():
     from types import SimpleNamespace
 
