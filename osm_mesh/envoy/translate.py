@@ -126,7 +126,9 @@ class Translator:
         against translating from scratch), and that a pod of the new catalog or one of
         ``live_certs`` (identity certificates held, PEM) can still use (``_drop_departed``)."""
         new = cls._inherit(old, index, affected)
-        new._drop_departed(live_certs)
+        new._drop_departed(
+            live_certs, pods_changed=index.catalog.pods is not old.index.catalog.pods
+        )
         return new
 
     @classmethod
@@ -170,30 +172,38 @@ class Translator:
         new._bundles = dict(old._bundles)  # checked part by part on use
         return new
 
-    def _drop_departed(self, live_certs: Collection[bytes] | None) -> None:
+    def _drop_departed(
+        self, live_certs: Collection[bytes] | None, pods_changed: bool = True
+    ) -> None:
         """Forget what only departed pods could use: inbound resources of workloads with no
         pod left, outbound tables of identities with no pod left, listeners on addresses no
         pod has, secrets of certificates no longer held, and bundles made of dropped parts.
         Without this an inherited Translator grows with every pod that ever lived (issue 11
-        item 2: per-proxy state goes with the proxy)."""
-        pods = self.index.catalog.pods
-        workloads = {workload_of(p) for p in pods}
-        identities = {p.identity for p in pods}
-        addresses = {p.ip for p in pods if p.ip} | {"0.0.0.0"}
-        self._inbound = {k: v for k, v in self._inbound.items() if k[-1] in workloads}
-        self._outbound_tables = {
-            k: v
-            for k, v in self._outbound_tables.items()
-            if not isinstance(k[0], Identity) or k[0] in identities
-        }
-        self._outbound_listeners = {
-            k: v
-            for k, v in self._outbound_listeners.items()
-            if isinstance(k, tuple) and k[0] in addresses
-        }
+        item 2: per-proxy state goes with the proxy).
+
+        The pod-keyed memos are only looked through when the pod table changed (incremental
+        catalogs keep the very same table otherwise, and entries are only ever made for pods
+        in it): a policy change at 10,000 proxies must not cost a pass over every pod."""
+        if pods_changed:
+            pods = self.index.catalog.pods
+            workloads = {workload_of(p) for p in pods}
+            identities = {p.identity for p in pods}
+            addresses = {p.ip for p in pods if p.ip} | {"0.0.0.0"}
+            self._inbound = {k: v for k, v in self._inbound.items() if k[-1] in workloads}
+            self._outbound_tables = {
+                k: v
+                for k, v in self._outbound_tables.items()
+                if not isinstance(k[0], Identity) or k[0] in identities
+            }
+            self._outbound_listeners = {
+                k: v
+                for k, v in self._outbound_listeners.items()
+                if isinstance(k, tuple) and k[0] in addresses
+            }
         if live_certs is not None:
-            held = set(live_certs)
-            self._secrets = {k: v for k, v in self._secrets.items() if k in held}
+            held = live_certs if isinstance(live_certs, set | frozenset) else set(live_certs)
+            if not held.issuperset(self._secrets):
+                self._secrets = {k: v for k, v in self._secrets.items() if k in held}
         kept = {
             id(part)
             for parts in (
@@ -204,11 +214,9 @@ class Translator:
             )
             for part in parts
         }
-        self._bundles = {
-            k: v
-            for k, v in self._bundles.items()
-            if all(part is None or id(part) in kept for part in v[0])
-        }
+        kept.add(id(None))
+        # A bundle's key is the ids of its parts, each kept alive by the bundle itself.
+        self._bundles = {k: v for k, v in self._bundles.items() if kept.issuperset(k)}
 
     def sizes(self) -> dict[str, int]:
         """Entries in each memo (tests check that departed pods leave none behind)."""
