@@ -89,7 +89,7 @@ def export(ctx: Context, images: list[Image], keys: dict[str, str]) -> Path:
     """Link the exported archives into the output folder and write manifest.json."""
     ctx.out.mkdir(parents=True, exist_ok=True)
     manifest_file = ctx.out / "manifest.json"
-    manifest = {"images": {}}
+    manifest: dict[str, dict[str, object]] = {"images": {}}
     if manifest_file.exists():  # a partial build keeps the other images' entries
         manifest = json.loads(manifest_file.read_text())
     for image in images:
