@@ -184,3 +184,34 @@ def test_a_type_whose_groups_hold_the_same_messages_is_not_serialized_again(monk
     assert second.serialized[CLUSTER] is first.serialized[CLUSTER]
     assert second.type_versions[CLUSTER] == first.type_versions[CLUSTER]
     assert second.type_versions[ROUTE] != first.type_versions[ROUTE]
+
+
+def test_replicas_handed_one_resources_object_each_get_their_snapshot():
+    cache = SnapshotCache()
+    shared = {CLUSTER: {"a": cluster_pb2.Cluster(name="a")}}
+    snaps = cache.set_snapshots({"r1": shared, "r2": shared, "other": {}})
+    assert sorted(snaps) == ["other", "r1", "r2"] == cache.nodes()
+    assert snaps["r1"].version != snaps["r2"].version
+    for node in ("r1", "r2"):
+        assert snaps[node].resources[CLUSTER] == shared[CLUSTER]
+        sent = snaps[node].packed(CLUSTER)["a"].value
+        assert cluster_pb2.Cluster.FromString(sent) == shared[CLUSTER]["a"]
+    assert snaps["other"].packed(CLUSTER) == {}
+
+
+def test_what_proxies_share_is_held_once():
+    """Memory at scale (issue 11): a message handed to many proxies is serialized into one
+    bytes object, and proxies handed the same groups share one table of them."""
+    message = cluster_pb2.Cluster(name="m")
+    group = {"m": message}
+    cache = SnapshotCache()
+    snaps = cache.set_snapshots(
+        {
+            "a": {CLUSTER: [group]},
+            "b": {CLUSTER: [group]},
+            "c": {CLUSTER: {"m": message, "n": cluster_pb2.Cluster(name="n")}},
+        }
+    )
+    a, b, c = (snaps[n].serialized[CLUSTER] for n in "abc")
+    assert a is b
+    assert a["m"] is c["m"]
