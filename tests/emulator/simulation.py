@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+from typing import Any
 
 from tests.emulator import objects
 from tests.emulator.api import Api, random_suffix
@@ -46,11 +47,22 @@ def _owned_by(obj: dict, owner_uid: str) -> bool:
     return any(r.get("uid") == owner_uid for r in obj["metadata"].get("ownerReferences") or [])
 
 
+ROOT_CA_NOTE = "kubernetes.io/description"
+ROOT_CA_TEXT = (
+    "Contains a CA bundle that can be used to verify the kube-apiserver when using internal "
+    "endpoints such as the internal service IP or kubernetes.default.svc. No other usage is "
+    "guaranteed across distributions of Kubernetes clusters."
+)
+EMULATOR_CA = "-----BEGIN CERTIFICATE-----\nZW11bGF0b3I=\n-----END CERTIFICATE-----\n"
+
+
 class WorkloadSimulation:
     def __init__(self, api: Api) -> None:
         self.api = api
         self.not_ready: dict[tuple[str, str, str], str] = {}
         api.listeners.append(self.on_change)
+        for namespace in api.store.list(("", "namespaces")):
+            self.populate_namespace(namespace["metadata"]["name"])
 
     def _rt(self, group: str, plural: str) -> ResourceType:
         return self.api.types[(group, plural)]
@@ -68,6 +80,9 @@ class WorkloadSimulation:
             # Status-only writes (kubectl, tests) are left alone until the spec changes.
             with self.api.store.lock:
                 self.reconcile(rt.plural, new["metadata"]["namespace"], new["metadata"]["name"])
+        elif rt.key == ("", "namespaces") and event == "ADDED" and new is not None:
+            with self.api.store.lock:
+                self.populate_namespace(new["metadata"]["name"])
         elif rt.key == ("batch", "jobs") and event == "ADDED" and new is not None:
             with self.api.store.lock:
                 self.complete_job(new)
@@ -77,6 +92,27 @@ class WorkloadSimulation:
             if owner is not None:
                 with self.api.store.lock:
                     self.reconcile(*owner)
+
+    def populate_namespace(self, namespace: str) -> None:
+        """What kube-controller-manager puts in every namespace: the `default`
+        ServiceAccount (serviceaccount controller) and the `kube-root-ca.crt` ConfigMap
+        (root-ca-cert-publisher), as a real cluster has them (tests/kube/parity)."""
+        seeds: tuple[tuple[tuple[str, str], dict[str, Any]], ...] = (
+            (("", "serviceaccounts"), {"metadata": {"name": "default"}}),
+            (
+                ("", "configmaps"),
+                {
+                    "metadata": {
+                        "name": "kube-root-ca.crt",
+                        "annotations": {ROOT_CA_NOTE: ROOT_CA_TEXT},
+                    },
+                    "data": {"ca.crt": EMULATOR_CA},
+                },
+            ),
+        )
+        for key, body in seeds:
+            if self.api.store.get(key, namespace, body["metadata"]["name"]) is None:
+                self.api.create(self.api.types[key], namespace, copy.deepcopy(body))
 
     def _workload_of(self, pod: dict) -> tuple[str, str, str] | None:
         ns = pod["metadata"].get("namespace", "")

@@ -70,7 +70,12 @@ def test_watch_streams_changes(kube, kube_emulator):
     kube.core.create_namespaced_config_map("default", {"metadata": {"name": "w1"}})
     seen = []
     stream = watch.Watch()
-    for event in stream.stream(kube.core.list_namespaced_config_map, "default", timeout_seconds=5):
+    for event in stream.stream(
+        kube.core.list_namespaced_config_map,
+        "default",
+        field_selector="metadata.name=w1",  # not kube-root-ca.crt, which every namespace has
+        timeout_seconds=5,
+    ):
         seen.append((event["type"], event["object"].metadata.name))
         if len(seen) == 1:
             kube.core.patch_namespaced_config_map("w1", "default", {"data": {"a": "b"}})

@@ -80,7 +80,7 @@ def ensure_crds(side: Side) -> None:
 def pair(real_side_session) -> Iterator[Pair]:
     from tests.emulator import KubeEmulator
 
-    emulator = KubeEmulator(simulate_workloads=False)
+    emulator = KubeEmulator()  # its controllers too, as the real cluster runs them
     emulator.start()
     namespace = unique("parity")
     both = Pair(emulator_side(emulator.url), real_side_session, namespace)

@@ -133,3 +133,33 @@ def test_crd_deletion_is_asynchronous(pair: Pair) -> None:
         assert r.code in (403, 409), r.body
         assert_same(status_of(e), status_of(r))
     assert pair.real.gone(f"{base}/widgets.{group}", timeout=120)
+
+
+def test_a_new_namespace_gets_what_the_controllers_put_there(pair: Pair) -> None:
+    """kube-controller-manager adds the `default` ServiceAccount and the `kube-root-ca.crt`
+    ConfigMap to every namespace (moments later on a real cluster); the controller's catalog
+    lists ServiceAccounts, so the emulator has them too."""
+    name = unique("fresh")
+
+    def send(side):
+        assert side.post("/api/v1/namespaces", {"metadata": {"name": name}}).code == 201
+        found: dict[str, list[str]] = {}
+
+        def both_there() -> bool:
+            for plural in ("serviceaccounts", "configmaps"):
+                items = side.get(f"/api/v1/namespaces/{name}/{plural}").body["items"]
+                found[plural] = [i["metadata"]["name"] for i in items]
+            return all(found.values())
+
+        side.wait(both_there, timeout=60)
+        annotations = (
+            side.get(f"/api/v1/namespaces/{name}/configmaps/kube-root-ca.crt")
+            .body["metadata"]
+            .get("annotations")
+        )
+        side.delete(f"/api/v1/namespaces/{name}")
+        return found, annotations
+
+    emu, real = pair.each(send)
+    assert real[0] == {"serviceaccounts": ["default"], "configmaps": ["kube-root-ca.crt"]}
+    assert emu == real

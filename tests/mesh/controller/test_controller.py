@@ -87,7 +87,11 @@ def test_catalog_holds_the_monitored_namespace_only(controller):
     assert [str(s) for s in catalog.services] == ["bookstore/bookstore"]
     (pod,) = catalog.pods
     assert (pod.name, pod.ip, pod.proxy_uuid) == ("bookstore-0", "10.244.1.7", POD_UUID)
-    assert catalog.service_accounts == (Identity("bookstore", "bookstore"),)
+    # `default` is in every namespace (kube-controller-manager puts it there)
+    assert catalog.service_accounts == (
+        Identity("bookstore", "bookstore"),
+        Identity("bookstore", "default"),
+    )
     assert catalog.permissive is False  # from the MeshConfig in osm-system
     assert catalog.mesh_config.service_cert_validity_seconds == 3600
     assert [(e.ip, e.port) for e in catalog.endpoints(catalog.services[0], 14001)] == [
