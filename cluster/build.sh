@@ -47,4 +47,5 @@ build etcd ./cmd/etcd
 for component in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
   ln -sf kube "$OUT/$component"
 done
-"$OUT/kubectl" version --client 2>/dev/null | head -1
+# Not `| head -1`: with pipefail, kubectl killed by SIGPIPE after the first line fails the build.
+"$OUT/kubectl" version --client 2>/dev/null | sed -n 1p
