@@ -113,3 +113,58 @@ def test_decisions_say_why():
         "namespace bookstore annotation openservicemesh.io/sidecar-injection='maybe' is not "
         "valid: use enabled or disabled"
     )
+
+
+@pytest.mark.parametrize(
+    "the_namespace, pod_namespace, cluster",
+    [
+        (namespace("shop"), "bookstore", "bookstore.shop"),  # the Namespace object's name wins
+        ({}, "bookstore", "bookstore.bookstore"),  # no Namespace object: the pod's own
+        ({"metadata": {}}, None, "bookstore.default"),  # neither: "default", as the API server
+    ],
+)
+def test_the_sidecars_service_cluster_names_the_pods_namespace(
+    the_namespace, pod_namespace, cluster
+):
+    from osm_mesh.injector.patch import injection_patch
+
+    the_pod = pod()
+    if pod_namespace is None:
+        del the_pod["metadata"]["namespace"]
+    ops = injection_patch(the_pod, the_namespace, SETTINGS, "uuid-1")
+    [envoy] = [
+        op["value"]
+        for op in ops
+        if isinstance(op.get("value"), dict) and op["value"].get("name") == "envoy"
+    ]
+    args = envoy["args"]
+    assert args[args.index("--service-cluster") + 1] == cluster
+
+
+def test_the_init_script_exempts_the_configured_proxy_uid_and_mesh_wide_exclusions():
+    """The sidecar's own traffic is recognised by its uid: a mesh with another proxy uid
+    must exempt that uid, or Envoy's upstream connections loop back into Envoy. And the
+    MeshConfig's outbound port exclusions reach a pod that lists none of its own."""
+    from dataclasses import replace
+
+    from osm_mesh.injector.patch import init_container
+    from osm_mesh.smi.model import MeshConfig
+
+    script = init_container(pod(), replace(SETTINGS, proxy_uid=2102))["args"][0]
+    assert "-A OSM_PROXY_OUTBOUND -m owner --uid-owner 2102 -j RETURN" in script
+    assert "--uid-owner 1500" not in script
+    settings = SETTINGS.with_mesh_config(MeshConfig(outbound_port_exclusion_list=(6379,)))
+    script = init_container(pod(), settings)["args"][0]
+    assert "-A OSM_PROXY_OUTBOUND -p tcp -m multiport --dports 6379 -j RETURN" in script
+
+
+def test_a_pod_whose_labels_are_null_still_gets_its_proxy_label():
+    """`labels: null` is a valid pod: the patch adds the whole map rather than a key under
+    a map that is not there (which the API server would refuse, failing the pod's creation)."""
+    from osm_mesh.injector.patch import injection_patch
+    from tests.emulator.patch import json_patch
+
+    the_pod = pod()
+    the_pod["metadata"]["labels"] = None
+    patched = json_patch(the_pod, injection_patch(the_pod, namespace(), SETTINGS, "u"))
+    assert patched["metadata"]["labels"]["osm-proxy-uuid"] == "u"
