@@ -93,6 +93,9 @@ def test_map_fields_in_another_order_are_the_same_version():
     first = cache.set_snapshot("n", route(keys))
     second = cache.set_snapshot("n", route(list(reversed(keys))))
     assert second.type_versions[ROUTE] == first.type_versions[ROUTE]
+    # Two proxies handed the same content in another order are sent the same bytes.
+    both = cache.set_snapshots({"a": route(keys), "b": route(list(reversed(keys)))})
+    assert both["a"].serialized[ROUTE]["r"] == both["b"].serialized[ROUTE]["r"]
 
 
 def test_every_watcher_of_every_node_in_a_batch_is_told_and_unwatch_forgets_the_node():
