@@ -1,98 +1,27 @@
-"""``osm check``: one categorised health check, before install (``--pre``), of the control plane
-(default) and of every sidecar (``--proxy``).
-
-Each check gives a status (ok / warn / fail), what it saw, and for anything but ok a one-line
-hint to fix it. A check that cannot run (an API error) is a failure saying why, never a
-traceback, and never stops the other checks. Pure functions of a cluster client; the CLI prints.
-"""
+"""Checks before install (``--pre``) and of the installed control plane."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from osm_mesh import labels
-from osm_mesh.errors import MeshError
+from osm_mesh.check.base import (
+    CA_WARN_DAYS,
+    INSTALL_CREATES,
+    MAX_TESTED_KUBERNETES,
+    MIN_KUBERNETES,
+    CheckOptions,
+    CheckResult,
+    _not_after,
+    _safely,
+    _version_tuple,
+)
 
 if TYPE_CHECKING:  # kubernetes is imported only when a cluster is used
     from osm_mesh.kube.client import Kube
-
-Status = Literal["ok", "warn", "fail"]
-# The chart's floor, and the newest Kubernetes this project is tested against.
-MIN_KUBERNETES = (1, 27)
-MAX_TESTED_KUBERNETES = (1, 37)
-CA_WARN_DAYS = 60
-# What `osm install` creates: (API group, resource, namespaced).
-INSTALL_CREATES = (
-    ("", "namespaces", False),
-    ("", "serviceaccounts", True),
-    ("", "services", True),
-    ("", "secrets", True),
-    ("", "configmaps", True),
-    ("apps", "deployments", True),
-    ("rbac.authorization.k8s.io", "clusterroles", False),
-    ("rbac.authorization.k8s.io", "clusterrolebindings", False),
-    ("rbac.authorization.k8s.io", "roles", True),
-    ("rbac.authorization.k8s.io", "rolebindings", True),
-    ("apiextensions.k8s.io", "customresourcedefinitions", False),
-    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations", False),
-    ("admissionregistration.k8s.io", "validatingwebhookconfigurations", False),
-    ("config.openservicemesh.io", "meshconfigs", True),
-)
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    category: str
-    name: str
-    status: Status
-    detail: str = ""
-    hint: str = ""
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "category": self.category,
-            "name": self.name,
-            "status": self.status,
-            "detail": self.detail,
-            "hint": self.hint,
-        }
-
-
-@dataclass(frozen=True)
-class CheckOptions:
-    mesh_name: str = labels.DEFAULT_MESH_NAME
-    osm_namespace: str = labels.DEFAULT_OSM_NAMESPACE
-    cli_version: str = ""
-
-
-def _safely(category: str, name: str, fn: Callable[[], CheckResult]) -> CheckResult:
-    from osm_mesh.kube.errors import translate
-
-    try:
-        return fn()
-    except MeshError as exc:
-        return CheckResult(category, name, "fail", exc.message, exc.hint or "")
-    except Exception as exc:  # an API or transport error: one line, as every other failure
-        error = translate(exc)
-        return CheckResult(category, name, "fail", error.message, error.hint or "")
-
-
-def _not_after(pem: bytes) -> dt.datetime:
-    from cryptography import x509
-
-    return x509.load_pem_x509_certificate(pem).not_valid_after_utc
-
-
-def _version_tuple(text: str) -> tuple[int, int] | None:
-    import re
-
-    found = re.match(r"v?(\d+)\.(\d+)", text or "")
-    return (int(found.group(1)), int(found.group(2))) if found else None
-
 
 # -- before install ---------------------------------------------------------------------------
 
@@ -444,119 +373,3 @@ def _skew(kube: Kube, options: CheckOptions, cat: str) -> CheckResult:
             "upgrade the one that is behind (`osm mesh upgrade` for the control plane)",
         )
     return CheckResult(cat, name, "ok", f"both {found.version}")
-
-
-# -- the data plane ----------------------------------------------------------------------------
-
-
-def proxies(
-    kube: Kube, options: CheckOptions, read_report: Callable[[], Any] | None = None
-) -> list[CheckResult]:
-    """Every meshed pod has a ready sidecar, connected and in sync, with a valid certificate.
-    ``read_report``: the controller's proxy status (default: through a port-forward)."""
-    cat = "data-plane"
-    pods: list[Any] = []
-    results = [
-        _safely(
-            cat, "meshed pods have a ready sidecar", lambda: _sidecars(kube, options, cat, pods)
-        )
-    ]
-    if read_report is None:
-        from osm_mesh.kube.controller_debug import read_proxy_status
-
-        def read_report() -> Any:
-            return read_proxy_status(kube, options.mesh_name)
-
-    report: list[Any] = []
-
-    def synced() -> CheckResult:
-        report.append(read_report())
-        return _synced(report[0], pods, cat)
-
-    results.append(_safely(cat, "proxies are connected and in sync", synced))
-    results.append(_safely(cat, "proxy certificates are valid", lambda: _certificates(report, cat)))
-    return results
-
-
-def _meshed_pods(kube: Kube, options: CheckOptions) -> list[Any]:
-    from osm_mesh.kube.meshes import monitored_namespaces
-
-    namespaces = set(monitored_namespaces(kube).get(options.mesh_name, []))
-    listing = kube.core.list_pod_for_all_namespaces(label_selector=labels.PROXY_UUID_LABEL)
-    pods: list[Any] = list(listing.items or [])
-    return [
-        p
-        for p in pods
-        if p.metadata.namespace in namespaces and p.status and p.status.phase == "Running"
-    ]
-
-
-def _sidecars(kube: Kube, options: CheckOptions, cat: str, found: list[Any]) -> CheckResult:
-    name = "meshed pods have a ready sidecar"
-    pods = _meshed_pods(kube, options)
-    found.extend(pods)
-    bad = []
-    for pod in pods:
-        statuses = {c.name: c for c in (pod.status.container_statuses or [])}
-        envoy = statuses.get("envoy")
-        if envoy is None or not envoy.ready:
-            bad.append(f"{pod.metadata.namespace}/{pod.metadata.name}")
-    if bad:
-        return CheckResult(
-            cat,
-            name,
-            "fail",
-            f"{len(bad)} of {len(pods)} without a ready envoy container: {', '.join(bad[:5])}",
-            "kubectl describe pod, and `osm proxy get ready POD -n NS`",
-        )
-    return CheckResult(cat, name, "ok", f"{len(pods)} meshed pod(s)")
-
-
-def _synced(report: Any, pods: Iterable[Any], cat: str) -> CheckResult:
-    name = "proxies are connected and in sync"
-    rows = {r.get("proxyUUID"): r for r in report.proxies}
-    missing, stale = [], []
-    for pod in pods:
-        uuid = (pod.metadata.labels or {}).get(labels.PROXY_UUID_LABEL)
-        where = f"{pod.metadata.namespace}/{pod.metadata.name}"
-        row = rows.get(uuid)
-        if row is None:
-            missing.append(where)
-        elif not row.get("synced"):
-            stale.append(where)
-    if missing or stale:
-        parts = []
-        if missing:
-            parts.append(f"not connected: {', '.join(missing[:5])}")
-        if stale:
-            parts.append(f"stale: {', '.join(stale[:5])}")
-        return CheckResult(
-            cat,
-            name,
-            "fail",
-            "; ".join(parts),
-            "see `osm proxy status` (LAST NACK) and the pods' envoy logs",
-        )
-    return CheckResult(cat, name, "ok", f"{len(rows)} proxies connected, all in sync")
-
-
-def _certificates(report: list[Any], cat: str) -> CheckResult:
-    name = "proxy certificates are valid"
-    if not report:
-        return CheckResult(cat, name, "fail", "no proxy status to read certificates from")
-    expired = [
-        f"{r.get('namespace')}/{r.get('pod')}"
-        for r in report[0].proxies
-        if (r.get("certificate") or {}).get("secondsLeft", 1) <= 0
-    ]
-    if expired:
-        return CheckResult(
-            cat, name, "fail", f"expired: {', '.join(expired[:5])}", "check the controller's logs"
-        )
-    lefts = [r["certificate"]["secondsLeft"] for r in report[0].proxies if r.get("certificate")]
-    detail = f"shortest {min(lefts) // 60} min left" if lefts else "no certificate issued yet"
-    return CheckResult(cat, name, "ok", detail)
-
-
-def ok(results: Iterable[CheckResult]) -> bool:
-    return all(r.status != "fail" for r in results)
