@@ -23,6 +23,7 @@ from osm_mesh.envoy.index import MeshIndex
 from osm_mesh.envoy.scope import affected_by
 from osm_mesh.envoy.translate import ProxyIdentity, TranslateOptions, Translator
 from tests.mesh.envoy.random_mesh import NAMESPACES, RandomMesh
+from tests.mesh.envoy.test_scope import engines, proxies_for, served
 
 CA = CertificateAuthority.create()
 
@@ -198,3 +199,27 @@ def test_certificates_no_longer_held_are_forgotten_and_held_ones_kept():
     # None: nothing known about what is held, nothing dropped.
     inherited, _ = step(source, translator, objects, live=None)
     assert inherited.sizes()["secrets"] == 6
+
+
+@pytest.mark.parametrize(
+    ("seed", "mode", "permissive"),
+    [(4, "cluster", False), (5, "local", False), (6, "cluster", True), (7, "local", True)],
+)
+def test_a_scoped_recompute_serves_what_a_full_one_does(seed, mode, permissive):
+    """Through the Recomputer: only the proxies a change affects are translated again (the
+    dependencies each translation records), on an inherited Translator; every proxy's
+    served bytes equal a full recompute's. ``test_scope.py`` runs longer sequences."""
+    mesh = RandomMesh(seed, permissive=permissive)
+    source = FileSource(objects=mesh.objects(), monitored=list(NAMESPACES))
+    scoped, full = engines(source, mode)
+    nodes = proxies_for(mesh, seed)
+    for node, proxy in nodes.items():
+        scoped.add(node, proxy)
+        full.add(node, proxy)
+    for n in range(15):
+        what = [mesh.change() for _ in range(1 if n % 3 else 2)]
+        catalog = source.replace_objects(mesh.objects())
+        scoped.update(catalog)
+        full.update(catalog, full=True)
+        for node in nodes:
+            assert served(scoped.cache, node) == served(full.cache, node), (n, what, node)
