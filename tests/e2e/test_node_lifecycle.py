@@ -34,25 +34,35 @@ def _pids_in_cgroups(cgroup_root: str) -> list[int]:
     return pids
 
 
+def _run_a_pod(node: cluster.RealCluster) -> tuple[dict, NodeFiles, list[int]]:
+    """Run one pod to Ready; the cluster's state, the node's files, and every pid that must
+    die with the cluster (the pod's, found in the node's cgroups, and the components')."""
+    node.kubectl("run", "web", f"--image={IMAGE}")
+    node.kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=120s")
+    state = node.state
+    files = NodeFiles(node.layout, state["netns"])
+    in_cgroups = _pids_in_cgroups(files.cgroup_root)
+    assert in_cgroups, "the pod's processes were not in the node's cgroups"
+    return state, files, in_cgroups + [c["pid"] for c in state["components"].values()]
+
+
+def _assert_all_exit(pids: list[int], timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(map(_alive, pids)):
+        time.sleep(0.2)
+    assert not [p for p in pids if _alive(p)]
+
+
 def test_a_stopped_node_leaves_nothing_behind():
     root = Path(tempfile.mkdtemp(prefix="osmk-", dir="/tmp"))
     pod_netns_before = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
     try:
         node = cluster.start(root, node=True)
         try:
-            node.kubectl("run", "web", f"--image={IMAGE}")
-            node.kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=120s")
-            state = node.state
-            files = NodeFiles(node.layout, state["netns"])
-            in_cgroups = _pids_in_cgroups(files.cgroup_root)
-            assert in_cgroups, "the pod's processes were not in the node's cgroups"
-            components = [c["pid"] for c in state["components"].values()]
+            state, files, pids = _run_a_pod(node)
         finally:
             node.stop()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(map(_alive, in_cgroups + components)):
-            time.sleep(0.2)
-        assert not [p for p in in_cgroups + components if _alive(p)]
+        _assert_all_exit(pids)
         assert state["netns"] not in netns.stale_namespaces()
         assert not any(
             (h / files.cgroup_root.lstrip("/")).exists() for h in Path("/sys/fs/cgroup").iterdir()
@@ -79,21 +89,13 @@ def test_down_cleans_up_after_a_killed_supervisor():
     try:
         node = cluster.start(root, node=True)
         try:
-            node.kubectl("run", "web", f"--image={IMAGE}")
-            node.kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=120s")
-            state = node.state
-            files = NodeFiles(node.layout, state["netns"])
-            in_cgroups = _pids_in_cgroups(files.cgroup_root)
-            components = [c["pid"] for c in state["components"].values()]
+            state, files, pids = _run_a_pod(node)
             assert node.process is not None
             node.process.kill()
             node.process.wait()
         finally:
             node.stop()
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(map(_alive, in_cgroups + components)):
-            time.sleep(0.2)
-        assert not [p for p in in_cgroups + components if _alive(p)]
+        _assert_all_exit(pids)
         # What the kill left behind, so that the test shows `down` removing it.
         assert state["netns"] in netns.stale_namespaces()
         left_cgroups = [h / files.cgroup_root.lstrip("/") for h in Path("/sys/fs/cgroup").iterdir()]
