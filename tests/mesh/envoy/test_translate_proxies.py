@@ -16,7 +16,7 @@ from osm_mesh.envoy import names
 from osm_mesh.envoy.index import MeshIndex
 from osm_mesh.envoy.model import Dependencies
 from osm_mesh.envoy.translate import ProxyIdentity, TranslateOptions, Translator, translate
-from tests.e2e_envoy.harness import deployment, service, traffic_target
+from tests.e2e_envoy.harness import deployment, service, service_account, traffic_target
 from tests.mesh.envoy.test_translate import NS, as_json, catalog, objects, proxy_of, tcp_service
 
 CA = CertificateAuthority.create()
@@ -184,3 +184,58 @@ def test_what_does_not_depend_on_the_proxy_is_built_once_and_shared():
         for n in ("web", "api")
     ]
     assert tables[0] is tables[1]
+
+
+def rollout_pod(name: str, replica_set: str, labels: dict, port: int) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": labels,
+            "ownerReferences": [{"kind": "ReplicaSet", "name": replica_set}],
+        },
+        "spec": {
+            "serviceAccountName": "web",
+            "containers": [{"name": "c", "ports": [{"name": "http", "containerPort": port}]}],
+        },
+        "status": {"podIP": f"10.5.0.{port % 200}"},
+    }
+
+
+def test_pods_of_one_deployment_mid_rollout_each_get_their_own_inbound_side(cert):
+    """A rollout changes the template: the new pods carry a new label (a Service selects
+    them only) and serve on another port behind the same named targetPort. Replicas of one
+    Deployment share their inbound side only while their services and ports agree."""
+    web = service(NS, "web")
+    web["spec"]["ports"] = [{"name": "http", "port": 80, "targetPort": "http"}]
+    canary = service(NS, "web-canary")
+    canary["spec"]["selector"] = {"app": "web", "track": "canary"}
+    canary["spec"]["ports"] = web["spec"]["ports"]
+    kept = [o for o in objects(permissive=True) if o["metadata"]["name"] != "web"]
+    old = rollout_pod("web-5d8f9c-a", "web-5d8f9c", {"app": "web"}, 8080)
+    new = rollout_pod("web-7f6b4d-a", "web-7f6b4d", {"app": "web", "track": "canary"}, 9090)
+    moved = rollout_pod("web-7f6b4d-b", "web-7f6b4d", {"app": "web"}, 9090)
+    cat = snapshot([*kept, service_account(NS, "web"), web, canary, old, new, moved])
+    translator = Translator(MeshIndex(cat, TranslateOptions()))
+
+    def inbound(pod_name: str) -> tuple[list[str], set[int]]:
+        pod = cat.pod(NS, pod_name)
+        assert pod is not None and pod.deployment == "web"
+        res = translator.translate(ProxyIdentity("", pod.identity, pod_name=pod.name), None)
+        vhosts = [v.name for v in res.routes[names.INBOUND_ROUTE].virtual_hosts]
+        ports = {
+            as_json(c)["loadAssignment"]["endpoints"][0]["lbEndpoints"][0]["endpoint"]["address"][
+                "socketAddress"
+            ]["portValue"]
+            for c in res.local_clusters.values()
+        }
+        return vhosts, ports
+
+    assert inbound("web-5d8f9c-a") == (["inbound|shop/web|80"], {8080})
+    assert inbound("web-7f6b4d-a") == (
+        ["inbound|shop/web|80", "inbound|shop/web-canary|80"],
+        {9090},
+    )
+    assert inbound("web-7f6b4d-b") == (["inbound|shop/web|80"], {9090})

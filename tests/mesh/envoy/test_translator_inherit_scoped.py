@@ -14,7 +14,14 @@ from osm_mesh.envoy.index import MeshIndex
 from osm_mesh.envoy.translate import TranslateOptions, Translator
 from tests.e2e_envoy.harness import deployment, service, service_account
 from tests.mesh.envoy.test_translate import NS, objects
-from tests.mesh.envoy.test_translator_inherit import cert_of, find, proxies_of, step, wire
+from tests.mesh.envoy.test_translator_inherit import (
+    cert_of,
+    chain,
+    find,
+    proxies_of,
+    step,
+    wire,
+)
 
 
 def translated(objs: list[dict], mode: str = "cluster"):  # type: ignore[no-untyped-def]
@@ -99,3 +106,19 @@ def test_a_split_backends_endpoints_rebuild_only_the_inbound_side_serving_its_ro
             rebuilt.add(app(node))
     assert "api-v2" in rebuilt
     assert not rebuilt & {"db", "web"}
+
+
+def test_a_proxy_served_without_certificates_keeps_its_bundle_across_unrelated_changes():
+    """A proxy translated with no certificate (no SDS secrets yet) keeps its very bundle
+    when a change concerns others only, as one with its certificate does."""
+    objs = chain()
+    source = FileSource(objects=objs)
+    translator = Translator(MeshIndex(source.snapshot(), TranslateOptions()))
+    proxies = proxies_of(source.snapshot())
+    before = {node: translator.translate(p) for node, p in proxies.items()}
+    changed = copy.deepcopy(find(objs, "HTTPRouteGroup", "app3-routes"))
+    changed["spec"]["matches"][0]["pathRegex"] = "/other"
+    objs = [changed if o is find(objs, "HTTPRouteGroup", "app3-routes") else o for o in objs]
+    inherited, _ = step(source, translator, objs)
+    kept = {app(n) for n, p in proxies.items() if inherited.translate(p).typed is before[n].typed}
+    assert kept == {"app0", "app1", "app2", "app4", "app5"}
