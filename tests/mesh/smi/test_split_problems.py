@@ -20,7 +20,7 @@ NO_BACKEND = (
     "at least one backend is required",
     "add backends: [{service: NAME, weight: N}]",
 )
-LONG_NAMESPACE = "a-namespace-with-a-rather-long-name-for-this-test"
+LONG_NAMESPACE = "a-namespace-with-a-name-long-enough-to-push-the-backend-over-63"
 
 
 def split(spec: Any, version: str = "v1alpha4") -> dict[str, Any]:
