@@ -137,3 +137,44 @@ def test_summary_counts():
     summary = report.summary()
     assert summary["errors"] == 0 and summary["warnings"] >= 1 and summary["files"] == 1
     assert report.to_dict()["summary"] == summary
+
+
+SERVICE = """apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {app: api}
+  ports: [{name: http, port: 80}]
+"""
+
+
+def test_an_object_in_three_files_is_a_warning_naming_the_other_files(tmp_path):
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.yaml").write_text(SERVICE)
+    report = lint_paths([tmp_path])
+    dupes = [
+        (f.severity, f.field, f.message, f.hint) for f in report.findings if f.code == "OSM0301"
+    ]
+    assert dupes == [
+        (
+            "warning",
+            "metadata.name",
+            f"also defined in {tmp_path}/a.yaml, {tmp_path}/b.yaml; applied together, the last "
+            "one replaces the others",
+            "apply only one of them, or give them different names",
+        )
+    ]
+
+
+def test_a_namespace_not_in_the_files_is_mentioned_once(tmp_path):
+    other = SERVICE.replace("name: api", "name: web")
+    (tmp_path / "s.yaml").write_text(SERVICE + "---\n" + other)
+    report = lint_paths([tmp_path])
+    infos = [f for f in report.findings if f.code == "OSM0302"]
+    assert [(f.object, f.message) for f in infos] == [
+        (
+            "Service/shop/api",
+            "namespace 'shop' is not defined in these files (fine if it already exists in the "
+            "cluster)",
+        )
+    ]
