@@ -43,7 +43,14 @@ TARGETS: dict[str, Target] = {
         Target(
             "envoy-scope",
             ("osm_mesh/envoy/scope.py", "osm_mesh/envoy/index.py"),
-            ("tests/mesh/envoy/test_scope.py", "tests/mesh/envoy/test_translate.py"),
+            (
+                "tests/mesh/envoy/test_scope.py",
+                "tests/mesh/envoy/test_translate.py",
+                # The random-sequence test on 6 of its 24 (seed, mode) cases, the permissive
+                # seed 3 among them: all 24 take ~30 s per mutant, 450 mutants took hours.
+                "-k",
+                "not byte_identical_to_full or 0-local or 0-cluster or 3-local or 3-cluster",
+            ),
         ),
         Target(
             "policy",

@@ -160,6 +160,20 @@ def test_offline_is_lint(osm):
     assert json.loads(analyzed.stdout) == json.loads(linted.stdout)
 
 
+def test_offline_reads_standard_input_beside_files(osm):
+    """`-f -` is standard input, named <stdin> in findings, and counts as one more file."""
+    good = DATA / "lint" / "good" / "workloads.yaml"
+    broken = (DATA / "lint" / "broken" / "split-negative-weight.yaml").read_text()
+    args = ["policy", "analyze", "--offline", "-f", str(good), "-f", "-", "-o", "json"]
+    analyzed = osm(args, stdin=broken)
+    linted = osm(["policy", "lint", "-f", "-", "-o", "json"], stdin=broken)
+    assert analyzed.exit_code == linted.exit_code == 1
+    report = json.loads(analyzed.stdout)
+    assert report["summary"]["files"] == 2
+    assert report["findings"] == json.loads(linted.stdout)["findings"]
+    assert {f["file"] for f in report["findings"]} == {"<stdin>"}
+
+
 def test_split_backend_without_traffic_target_in_smi_mode(osm, kube_emulator, kubeconfig):
     _mesh_config(kube_emulator)
     namespace(kube_emulator, "shop", MESHED, INJECT)

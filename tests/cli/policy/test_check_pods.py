@@ -168,25 +168,74 @@ def test_policy_change_is_seen(osm, article, kubeconfig):
     assert json.loads(result.stdout)["allowed"] is False
 
 
+FORM = "Pod name should be of the form <namespace/pod>, or <pod> for default namespace"
+EXAMPLE = "e.g. osm policy check-pods bookbuyer/bookbuyer-client bookstore/bookstore-0"
+
+
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "hint"),
     [
-        (["a/b/c", "x"], "Invalid argument specified for the source pod [a/b/c]"),
-        (["x", "/y"], "Invalid argument specified for the destination pod [/y]"),
-        ([f"{SIMPLE}/nope", f"{SIMPLE}/debug"], f"Could not find pod nope in namespace {SIMPLE}"),
+        (
+            ["a/b/c", "x"],
+            f"Invalid argument specified for the source pod [a/b/c]: {FORM}, got: 'a/b/c'",
+            EXAMPLE,
+        ),
+        (
+            ["x", "/y"],
+            f"Invalid argument specified for the destination pod [/y]: {FORM}, got: '/y'",
+            EXAMPLE,
+        ),
+        (
+            [f"{SIMPLE}/nope", f"{SIMPLE}/debug"],
+            f"Could not find pod nope in namespace {SIMPLE}",
+            f"List the pods with: kubectl get pods -n {SIMPLE}",
+        ),
         (
             [f"{SIMPLE}/debug", f"{SIMPLE}/api-5f7b9c-abcde"],
             f"Pod debug in namespace {SIMPLE} is not a part of a mesh",
+            f"Add the namespace with 'osm namespace add {SIMPLE}' and restart the pod",
         ),
-        (["frontend", "api"], "Could not find pod frontend in namespace default"),
+        (
+            ["frontend", "api"],
+            "Could not find pod frontend in namespace default",
+            "List the pods with: kubectl get pods -n default",
+        ),
     ],
 )
-def test_bad_input(osm, article, kubeconfig, args, message):
+def test_bad_input(osm, article, kubeconfig, args, message, hint):
+    """One line saying what is wrong, one saying what to do; nothing on stdout."""
     mesh_config(article, permissive=False)
     result = osm(["policy", "check-pods", *args], kubeconfig=kubeconfig)
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"Error: {message}")
-    assert "Traceback" not in result.stderr and result.stdout == ""
+    assert result.stderr == f"Error: {message}\n{hint}\n"
+    assert result.stdout == ""
+
+
+def test_pods_without_a_service_account_run_as_default(osm, article, kubeconfig):
+    mesh_config(article, permissive=False)
+    for name in ("a", "b"):
+        article.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": name,
+                    "namespace": SIMPLE,
+                    "labels": {L.PROXY_UUID_LABEL: name},
+                },
+                "spec": {"containers": [{"name": "app", "image": "app"}]},
+            }
+        )
+    result = osm(
+        ["policy", "check-pods", f"{SIMPLE}/a", f"{SIMPLE}/b", "-o", "json"], kubeconfig=kubeconfig
+    )
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert (data["sourceIdentity"], data["destinationIdentity"]) == (
+        f"{SIMPLE}/default",
+        f"{SIMPLE}/default",
+    )
+    assert data["allowed"] is False
 
 
 def test_missing_mesh_config(osm, article, kubeconfig):
@@ -202,8 +251,10 @@ def test_missing_mesh_config(osm, article, kubeconfig):
         kubeconfig=kubeconfig,
     )
     assert result.exit_code == 1
-    assert "Error fetching MeshConfig osm-mesh-config in namespace elsewhere" in result.stderr
-    assert "--osm-namespace" in result.stderr
+    assert result.stderr == (
+        "Error: Error fetching MeshConfig osm-mesh-config in namespace elsewhere\n"
+        "Is osm installed there? Pass the control plane's namespace with --osm-namespace\n"
+    )
 
 
 def test_forbidden_listing_is_one_line(osm, article, kubeconfig):
