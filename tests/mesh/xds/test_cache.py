@@ -218,3 +218,42 @@ def test_what_proxies_share_is_held_once():
     a, b, c = (snaps[n].serialized[CLUSTER] for n in "abc")
     assert a is b
     assert a["m"] is c["m"]
+
+
+def test_a_batch_serializes_each_shared_group_once(monkeypatch):
+    """Scale (issue 13): 1,000 proxies handed one mesh-wide group cost one serialization of
+    its messages per batch, not one per proxy; each proxy's own group is serialized once."""
+    from osm_mesh.xds import cache as cache_module
+
+    shared = {n: cluster_pb2.Cluster(name=n) for n in ("a", "b", "c")}
+    serialized = []
+    real = cache_module._serialize
+    monkeypatch.setattr(
+        cache_module, "_serialize", lambda msg, memo: serialized.append(msg) or real(msg, memo)
+    )
+    batch = {
+        f"n{i}": {CLUSTER: [shared, {f"own{i}": cluster_pb2.Cluster(name=f"own{i}")}]}
+        for i in range(50)
+    }
+    SnapshotCache().set_snapshots(batch)
+    assert len(serialized) == 3 + 50
+    assert sorted(m.name for m in serialized[:3]) == ["a", "b", "c"]
+
+
+def test_replicas_handed_one_resources_object_are_compared_once(monkeypatch):
+    """Replicas of a workload share one Resources object (Resources.by_type of a shared
+    bundle): a new batch compares it with the previous snapshot once, not once per replica."""
+    from osm_mesh.xds import cache as cache_module
+
+    cache = SnapshotCache()
+    bundle = {CLUSTER: {"a": cluster_pb2.Cluster(name="a")}, ROUTE: {}}
+    replicas = [f"r{i}" for i in range(20)]
+    first = cache.set_snapshots(dict.fromkeys(replicas, bundle))
+    compared = []
+    real = cache_module._same_parts
+    monkeypatch.setattr(cache_module, "_same_parts", lambda a, b: compared.append(a) or real(a, b))
+    again = cache.set_snapshots(dict.fromkeys(replicas, bundle))
+    assert len(compared) == len(cache_module.PUSH_ORDER)
+    for r in replicas:  # unchanged: each replica keeps its own version of every type
+        assert again[r].type_versions == first[r].type_versions
+        assert again[r].version > first[r].version
