@@ -22,6 +22,8 @@ from tests.mesh.envoy.test_translator_inherit import (
     step,
     wire,
 )
+from tests.mesh.resilience.test_translate import base_objects as resilience_objects
+from tests.mesh.resilience.test_translate import retry
 
 
 def translated(objs: list[dict], mode: str = "cluster"):  # type: ignore[no-untyped-def]
@@ -108,17 +110,44 @@ def test_a_split_backends_endpoints_rebuild_only_the_inbound_side_serving_its_ro
     assert not rebuilt & {"db", "web"}
 
 
-def test_a_proxy_served_without_certificates_keeps_its_bundle_across_unrelated_changes():
+@pytest.mark.parametrize("mode", ["cluster", "local"])
+def test_a_proxy_served_without_certificates_keeps_its_bundle_across_unrelated_changes(mode):
     """A proxy translated with no certificate (no SDS secrets yet) keeps its very bundle
-    when a change concerns others only, as one with its certificate does."""
+    when a change concerns others only, as one with its certificate does; in local mode
+    also a pod with no IP yet (no listeners)."""
     objs = chain()
+    if mode == "local":
+        no_ip = copy.deepcopy(find(objs, "Pod", "app0-0"))
+        no_ip["status"]["podIP"] = ""
+        objs = [no_ip if o is find(objs, "Pod", "app0-0") else o for o in objs]
     source = FileSource(objects=objs)
-    translator = Translator(MeshIndex(source.snapshot(), TranslateOptions()))
+    options = TranslateOptions(mode=mode)  # type: ignore[arg-type]
+    translator = Translator(MeshIndex(source.snapshot(), options))
     proxies = proxies_of(source.snapshot())
     before = {node: translator.translate(p) for node, p in proxies.items()}
+    if mode == "local":
+        assert before["ns0/app0-0"].listeners == {}
     changed = copy.deepcopy(find(objs, "HTTPRouteGroup", "app3-routes"))
     changed["spec"]["matches"][0]["pathRegex"] = "/other"
     objs = [changed if o is find(objs, "HTTPRouteGroup", "app3-routes") else o for o in objs]
     inherited, _ = step(source, translator, objs)
-    kept = {app(n) for n, p in proxies.items() if inherited.translate(p).typed is before[n].typed}
-    assert kept == {"app0", "app1", "app2", "app4", "app5"}
+    kept = {n for n, p in proxies.items() if inherited.translate(p).typed is before[n].typed}
+    assert {app(n) for n in kept} == {"app0", "app1", "app2", "app4", "app5"}
+    assert "ns0/app0-0" in kept
+
+
+def test_a_changed_retry_reaches_the_tables_a_namespace_shares():
+    """Permissive mode shares a table per namespace (and per source policies): a Retry whose
+    policy changes, under the same name, must not leave its source the old policy."""
+    policy = retry("web")
+    objs = [*resilience_objects(permissive=True), policy]
+    source, translator, proxies, _ = translated(objs)
+    more = copy.deepcopy(policy)
+    more["spec"]["retryPolicy"]["numRetries"] = 9
+    inherited, fresh = step(source, translator, [*objs[:-1], more])
+    for node, proxy in proxies.items():
+        assert wire(inherited, proxy) == wire(fresh, proxy), node
+    web = next(p for n, p in proxies.items() if "/web-" in n)
+    route = inherited.translate(web, cert_of(web.identity)).routes[names.OUTBOUND_ROUTE]
+    api = next(v for v in route.virtual_hosts if v.name == "shop/api|80")
+    assert api.routes[0].route.retry_policy.num_retries.value == 9
