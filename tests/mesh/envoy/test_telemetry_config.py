@@ -10,7 +10,7 @@ from osm_mesh.catalog import Identity
 from osm_mesh.catalog.model import Pod
 from osm_mesh.certs import CertificateAuthority
 from osm_mesh.envoy import names
-from osm_mesh.envoy.telemetry import noop_wasm_module, request_stats_logger
+from osm_mesh.envoy.telemetry import _leb128, noop_wasm_module, request_stats_logger
 from osm_mesh.envoy.translate import TranslateOptions, translate
 from tests.mesh.envoy.test_translate import NS, as_json, catalog, proxy_of
 
@@ -147,3 +147,14 @@ def test_the_wasm_module_is_what_envoy_needs_and_nothing_more():
     code = module["code"]
     assert isinstance(code, list) and len(code) == len(module["functions"])  # type: ignore[arg-type]
     assert all(body.endswith(b"\x0b") for body in code)  # each ends with `end`
+
+
+def test_the_modules_numbers_are_unsigned_leb128_at_any_size():
+    """Wasm's encoding of every count and size (known answers from the spec's definition):
+    a module that grows past 127 bytes in a section must still be read right."""
+    assert _leb128(0) == b"\x00"
+    assert _leb128(127) == b"\x7f"
+    assert _leb128(128) == b"\x80\x01"
+    assert _leb128(624485) == b"\xe5\x8e\x26"
+    for n in (1, 200, 16384, 2**32 - 1):
+        assert Reader(_leb128(n)).number() == n
