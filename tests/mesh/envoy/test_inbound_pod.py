@@ -172,14 +172,21 @@ def test_the_pod_answers_to_its_service_and_the_split_root_sending_to_it(cluster
     assert (got.vhost, got.cluster) == ("inbound|shop/api|80", "shop/api|80|local")
 
 
-def test_without_the_split_the_pod_stops_answering_to_the_root():
-    """The split root is a dependency of the backend's inbound: removing the TrafficSplit
-    reaches an inherited Translator's inbound of the backend, as a fresh one's."""
+@pytest.mark.parametrize("gone", ["TrafficSplit", "Service"])
+def test_without_the_split_the_pod_stops_answering_to_the_root(gone):
+    """The split root is a dependency of the backend's inbound: removing the TrafficSplit,
+    or the root Service, reaches an inherited Translator's inbound of the backend, as a
+    fresh one's."""
     source = FileSource(objects=objects(), monitored="all", pod_ip=lambda *a: POD_IP)
     translator = Translator(MeshIndex(source.snapshot(), TranslateOptions()))
     for proxy in proxies_of(source.snapshot()).values():
         translator.translate(proxy, cert_of(proxy.identity))
-    inherited, fresh = step(source, translator, objects(split=False))
+    after = [
+        o
+        for o in objects()
+        if not (o["kind"] == gone and o["metadata"]["name"] in ("split", "api-root"))
+    ]
+    inherited, fresh = step(source, translator, after)
     api = next(p for n, p in proxies_of(fresh.index.catalog).items() if n.startswith("shop/api"))
     served = inherited.translate(api, cert_of(api.identity)).routes[names.INBOUND_ROUTE]
     assert answer(served, "api-root").status == 404
@@ -281,3 +288,12 @@ def test_rbac_policies_name_what_lets_the_caller_in():
     }
     permissive = [o for o in objects() if o["kind"] != "MeshConfig"] + [mesh_config(True)]
     assert set(map(tuple, _policy_names(inbound(permissive)).values())) == {("000:permissive",)}
+
+
+def test_route_tables_do_not_wait_for_their_clusters(cluster_mode):
+    """Every route table turns Envoy's cluster validation off: with it on, a table that
+    arrives while a cluster it names is still warming is NACKed whole (envoy#14060). Unset
+    is off too: Envoy's default for a table delivered over RDS."""
+    assert cluster_mode.routes
+    for table in cluster_mode.routes.values():
+        assert table.validate_clusters.value is False
