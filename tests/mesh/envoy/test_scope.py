@@ -14,8 +14,11 @@ import random
 import pytest
 
 from benchmarks.bench_catalog import mesh_objects
-from osm_mesh.catalog import FileSource, Identity
+from osm_mesh.catalog import FileSource, Identity, build_catalog
+from osm_mesh.catalog.diff import CatalogDiff, diff_catalogs
 from osm_mesh.certs import CertificateAuthority, CertManager
+from osm_mesh.envoy.index import MeshIndex, mesh_index
+from osm_mesh.envoy.scope import affected_by
 from osm_mesh.envoy.translate import ProxyIdentity, TranslateOptions
 from osm_mesh.recompute import Recomputer
 from osm_mesh.xds.cache import SnapshotCache
@@ -79,10 +82,13 @@ def test_scoped_recompute_is_byte_identical_to_full(seed, mode):
 
 
 # -- exactly who is translated again -------------------------------------------------------------
-def chain_mesh() -> tuple[FileSource, Recomputer]:
+def chain_objects() -> list[dict]:
     """20 apps x 2 pods; app<i>'s TrafficTarget lets app<i-1> call it (benchmarks' shape)."""
-    objects = mesh_objects(services=20, pods=40, targets=20)
-    source = FileSource(objects=objects)
+    return mesh_objects(services=20, pods=40, targets=20)
+
+
+def chain_mesh(objects: list[dict] | None = None) -> tuple[FileSource, Recomputer]:
+    source = FileSource(objects=chain_objects() if objects is None else objects)
     engine = Recomputer(SnapshotCache(), CertManager(CA), TranslateOptions(), source.snapshot())
     for pod in source.snapshot().pods:
         engine.add(pod.name, ProxyIdentity(pod.proxy_uuid or "", pod.identity))
@@ -105,31 +111,35 @@ def find(objects: list[dict], kind: str, name: str) -> dict:
 
 def test_traffic_target_change_translates_its_destination_and_old_and_new_sources():
     source, engine = chain_mesh()
-    target = copy.deepcopy(find(mesh_objects(20, 40, 20), "TrafficTarget", "app5"))
+    target = copy.deepcopy(find(chain_objects(), "TrafficTarget", "app5"))
     target["spec"]["sources"] = [{"kind": "ServiceAccount", "name": "app7", "namespace": "ns7"}]
     assert retranslated(engine, lambda: source.apply([target])) == pods_of(5, 4, 7)
     # And back: the same three identities again, nobody else.
-    original = find(mesh_objects(20, 40, 20), "TrafficTarget", "app5")
+    original = find(chain_objects(), "TrafficTarget", "app5")
     assert retranslated(engine, lambda: source.apply([original])) == pods_of(5, 4, 7)
 
 
 def test_endpoint_change_translates_the_pod_and_its_callers_not_its_sibling():
     source, engine = chain_mesh()
-    pod = copy.deepcopy(find(mesh_objects(20, 40, 20), "Pod", "app5-0"))
+    pod = copy.deepcopy(find(chain_objects(), "Pod", "app5-0"))
     pod["status"]["podIP"] = "10.200.0.1"
     assert retranslated(engine, lambda: source.apply([pod])) == {"app5-0"} | pods_of(4)
 
 
-def test_route_group_change_translates_the_destinations_using_it():
-    source, engine = chain_mesh()
-    group = copy.deepcopy(find(mesh_objects(20, 40, 20), "HTTPRouteGroup", "app9-routes"))
+@pytest.mark.parametrize("destination_namespace", ["given", "omitted"])
+def test_route_group_change_translates_the_destinations_using_it(destination_namespace):
+    objects = chain_objects()
+    if destination_namespace == "omitted":  # it defaults to the TrafficTarget's own
+        del find(objects, "TrafficTarget", "app9")["spec"]["destination"]["namespace"]
+    source, engine = chain_mesh(objects)
+    group = copy.deepcopy(find(chain_objects(), "HTTPRouteGroup", "app9-routes"))
     group["spec"]["matches"][0]["pathRegex"] = "/other"
     assert retranslated(engine, lambda: source.apply([group])) == pods_of(9)
 
 
 def test_change_nobody_depends_on_translates_nobody():
     source, engine = chain_mesh()
-    unused = copy.deepcopy(find(mesh_objects(20, 40, 20), "HTTPRouteGroup", "app9-routes"))
+    unused = copy.deepcopy(find(chain_objects(), "HTTPRouteGroup", "app9-routes"))
     unused["metadata"]["name"] = "unused"
     assert retranslated(engine, lambda: source.apply([unused])) == set()
     account = {"apiVersion": "v1", "kind": "ServiceAccount",
@@ -139,6 +149,203 @@ def test_change_nobody_depends_on_translates_nobody():
 
 def test_mesh_config_change_translates_everyone():
     source, engine = chain_mesh()
-    config = copy.deepcopy(mesh_objects(20, 40, 20)[0])
+    config = copy.deepcopy(chain_objects()[0])
     config["spec"]["traffic"]["enablePermissiveTrafficPolicyMode"] = True
     assert retranslated(engine, lambda: source.apply([config])) == set(engine.proxies())
+
+
+def test_proxy_no_longer_calling_a_service_is_not_translated_for_its_changes():
+    source, engine = chain_mesh()
+    target = copy.deepcopy(find(chain_objects(), "TrafficTarget", "app5"))
+    target["spec"]["sources"] = [{"kind": "ServiceAccount", "name": "app7", "namespace": "ns7"}]
+    source.apply([target])
+    engine.update(source.snapshot())
+    # app4 may not call app5 any more: app5's endpoints are app7's concern now, not app4's.
+    pod = copy.deepcopy(find(chain_objects(), "Pod", "app5-0"))
+    pod["status"]["podIP"] = "10.200.0.1"
+    assert retranslated(engine, lambda: source.apply([pod])) == {"app5-0"} | pods_of(7)
+
+
+def test_identity_is_held_until_its_last_proxy_is_removed():
+    # The control plane stops renewing an identity's certificate when no proxy holds it.
+    _, engine = chain_mesh()
+    app5 = Identity("ns5", "app5")
+    engine.remove("app5-0")
+    assert engine.holds(app5)
+    engine.remove("app5-1")
+    assert not engine.holds(app5)
+    assert engine.holds(Identity("ns4", "app4"))
+
+
+# -- TrafficSplits: a change to a root, a backend or the routes it splits on ---------------------
+def split_objects(backend: str = "app15") -> list[dict]:
+    """The chain mesh, plus a split of app5 (ns5) to ``backend`` for requests under /beta."""
+    return [
+        *chain_objects(),
+        {
+            "apiVersion": "specs.smi-spec.io/v1alpha4",
+            "kind": "HTTPRouteGroup",
+            "metadata": {"name": "canary", "namespace": "ns5"},
+            "spec": {"matches": [{"name": "beta", "pathRegex": "/beta"}]},
+        },
+        {
+            "apiVersion": "split.smi-spec.io/v1alpha4",
+            "kind": "TrafficSplit",
+            "metadata": {"name": "app5-canary", "namespace": "ns5"},
+            "spec": {
+                "service": "app5",
+                "backends": [{"service": backend, "weight": 100}],
+                "matches": [{"kind": "HTTPRouteGroup", "name": "canary"}],
+            },
+        },
+    ]
+
+
+def scoped_against_full(objects: list[dict], change) -> set[str]:  # type: ignore[no-untyped-def]
+    """Who a scoped recompute translates for ``change(source)``; checks that every proxy is
+    then served what a full recompute serves."""
+    source, scoped = chain_mesh(objects)
+    full = Recomputer(SnapshotCache(), scoped.certs, TranslateOptions(), source.snapshot())
+    for node, proxy in scoped.proxies().items():
+        full.add(node, proxy)
+    nodes = retranslated(scoped, lambda: change(source))
+    full.update(scoped.catalog, full=True)
+    for node in scoped.proxies():
+        assert served(scoped.cache, node) == served(full.cache, node), node
+    return nodes
+
+
+def changed(kind: str, name: str, edit) -> dict:  # type: ignore[no-untyped-def]
+    obj = copy.deepcopy(find(split_objects(), kind, name))
+    edit(obj)
+    return obj
+
+
+def new_ip(pod: dict) -> None:
+    pod["status"]["podIP"] = "10.200.0.1"
+
+
+def new_path(group: dict) -> None:
+    group["spec"]["matches"][0]["pathRegex"] = "/gamma"
+
+
+# Split partners: app4 calls the root app5, app14 calls the backend app15 (so app5 too, through
+# it); app5's and app15's own pods serve the root and the backend.
+SPLIT_PARTNERS = pods_of(4, 5, 14, 15)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(changed("HTTPRouteGroup", "canary", new_path), id="split-routes"),
+        pytest.param(changed("Pod", "app15-0", new_ip), id="backend-endpoints"),
+        pytest.param(changed("Pod", "app5-0", new_ip), id="root-endpoints"),
+    ],
+)
+def test_split_change_translates_its_root_and_backends_dependents(change):
+    assert scoped_against_full(split_objects(), lambda s: s.apply([change])) == SPLIT_PARTNERS
+
+
+def test_split_backend_service_appearing_translates_the_roots_callers():
+    # The split names app5-v2 before it exists; it appears (selecting app15's pods), then goes.
+    backend = copy.deepcopy(find(chain_objects(), "Service", "app15"))
+    backend["metadata"]["name"] = "app5-v2"
+    objects = split_objects(backend="app5-v2")
+    assert scoped_against_full(objects, lambda s: s.apply([backend])) == SPLIT_PARTNERS
+    assert (
+        scoped_against_full([*objects, backend], lambda s: s.delete("Service", "app5-v2", "ns5"))
+        == SPLIT_PARTNERS
+    )
+
+
+def test_change_unrelated_to_a_split_leaves_its_partners_alone():
+    change = changed("Pod", "app9-0", new_ip)
+    callers = pods_of(8)
+    assert scoped_against_full(split_objects(), lambda s: s.apply([change])) == {"app9-0"} | callers
+
+
+# -- the MeshIndex a scoped recompute derives ----------------------------------------------------
+def policy_view(index: MeshIndex, identities: set[Identity]) -> dict:  # type: ignore[type-arg]
+    return {
+        i: (index.allowances(i), index.callers(i), index.reachable(i)) for i in sorted(identities)
+    }
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_updated_index_answers_like_a_fresh_one(seed):
+    mesh = RandomMesh(seed, permissive=seed == 3)
+    source = FileSource(objects=mesh.objects(), monitored=list(NAMESPACES))
+    catalog = source.snapshot()
+    options = TranslateOptions()
+    index = MeshIndex(catalog, options)
+    identities = {Identity(ns, sa) for ns in NAMESPACES for sa in ACCOUNTS}
+    for step in range(40):
+        what = mesh.change()
+        new = source.replace_objects(mesh.objects())
+        index, _ = affected_by(diff_catalogs(catalog, new), index, new)
+        catalog = new
+        fresh = MeshIndex(catalog, options)
+        assert policy_view(index, identities) == policy_view(fresh, identities), (step, what)
+
+
+def test_updated_reuses_the_resilience_index_unless_a_policy_changed():
+    source = FileSource(objects=chain_objects())
+    before = source.snapshot()
+    index = MeshIndex(before, TranslateOptions())
+    pod = copy.deepcopy(find(chain_objects(), "Pod", "app5-0"))
+    pod["status"]["podIP"] = "10.200.0.1"
+    after = source.apply([pod])
+    updated, _ = index.updated(after, diff_catalogs(before, after), ())
+    assert updated.resilience is index.resilience  # nothing to rebuild: O(1), not O(policies)
+    retry = {
+        "apiVersion": "policy.openservicemesh.io/v1alpha1",
+        "kind": "Retry",
+        "metadata": {"name": "retry", "namespace": "ns4"},
+        "spec": {
+            "source": {"kind": "ServiceAccount", "name": "app4", "namespace": "ns4"},
+            "destinations": [{"kind": "Service", "name": "app5", "namespace": "ns5"}],
+            "retryPolicy": {"retryOn": "5xx", "numRetries": 3},
+        },
+    }
+    final = source.apply([retry])
+    rebuilt, _ = updated.updated(final, diff_catalogs(after, final), ())
+    app5 = final.service("ns5", "app5")
+    assert app5 is not None and updated.resilience.retry_for(Identity("ns4", "app4"), app5) is None
+    assert rebuilt.resilience.retry_for(Identity("ns4", "app4"), app5) is not None
+
+
+def permissive_objects() -> list[dict]:
+    objects = chain_objects()
+    objects[0] = copy.deepcopy(objects[0])
+    objects[0]["spec"]["traffic"]["enablePermissiveTrafficPolicyMode"] = True
+    return objects
+
+
+@pytest.mark.parametrize("mesh_wide", ["mesh-config-changed", "permissive-flipped"])
+def test_mesh_wide_change_refuses_an_incremental_index(mesh_wide):
+    catalog = build_catalog(chain_objects())
+    index = MeshIndex(catalog, TranslateOptions())
+    if mesh_wide == "mesh-config-changed":
+        diff, new = CatalogDiff(everything=True), build_catalog(chain_objects())
+    else:  # even with a diff that does not say so
+        diff, new = CatalogDiff(), build_catalog(permissive_objects())
+    with pytest.raises(ValueError) as refused:
+        index.updated(new, diff, ())
+    assert str(refused.value) == "a mesh-wide change needs a new MeshIndex"
+
+
+def test_mesh_index_memo_keeps_the_last_four_catalogs():
+    options = TranslateOptions(connect_timeout=1.25)  # a key no other test uses
+    catalogs = [build_catalog(mesh_objects(2, 2, 2)) for _ in range(5)]
+    first = [mesh_index(c, options) for c in catalogs[:4]]
+    assert first[0].catalog is catalogs[0]
+    # Each catalog finds its own index again...
+    assert all(mesh_index(c, options) is i for c, i in zip(catalogs[:4], first, strict=True))
+    # ...and a fifth catalog evicts the least recently used (catalogs[1]): memory stays bounded.
+    assert mesh_index(catalogs[0], options) is first[0]
+    fifth = mesh_index(catalogs[4], options)
+    assert mesh_index(catalogs[4], options) is fifth
+    assert all(mesh_index(catalogs[i], options) is first[i] for i in (0, 2, 3))
+    assert mesh_index(catalogs[1], options) is not first[1]
+    # One catalog with other options gets an index of its own.
+    assert mesh_index(catalogs[0], TranslateOptions(connect_timeout=1.5)) is not first[0]
