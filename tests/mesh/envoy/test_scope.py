@@ -18,7 +18,8 @@ from osm_mesh.catalog import FileSource, Identity, build_catalog
 from osm_mesh.catalog.diff import CatalogDiff, diff_catalogs
 from osm_mesh.certs import CertificateAuthority, CertManager
 from osm_mesh.envoy.index import MeshIndex, mesh_index
-from osm_mesh.envoy.scope import affected_by
+from osm_mesh.envoy.model import Dependencies
+from osm_mesh.envoy.scope import Dependents, affected_by
 from osm_mesh.envoy.translate import ProxyIdentity, TranslateOptions
 from osm_mesh.recompute import Recomputer
 from osm_mesh.xds.cache import SnapshotCache
@@ -349,3 +350,74 @@ def test_mesh_index_memo_keeps_the_last_four_catalogs():
     assert mesh_index(catalogs[1], options) is not first[1]
     # One catalog with other options gets an index of its own.
     assert mesh_index(catalogs[0], TranslateOptions(connect_timeout=1.5)) is not first[0]
+
+
+# -- policies that name what they concern indirectly ---------------------------------------------
+def with_port_route(kind: str, port: int) -> list[dict]:
+    """The chain mesh, app9's TrafficTarget also allowing a TCP/UDP route on ``port``."""
+    objects = chain_objects()
+    target = find(objects, "TrafficTarget", "app9")
+    target["spec"]["rules"].append({"kind": kind, "name": "app9-ports"})
+    route = {"apiVersion": "specs.smi-spec.io/v1alpha4", "kind": kind,
+             "metadata": {"name": "app9-ports", "namespace": "ns9"},
+             "spec": {"matches": {"ports": [port]}}}  # fmt: skip
+    return [*objects, route]
+
+
+@pytest.mark.parametrize("kind", ["TCPRoute", "UDPRoute"])
+def test_port_route_change_translates_the_destinations_using_it(kind):
+    route = with_port_route(kind, 9090)[-1]
+    assert scoped_against_full(with_port_route(kind, 8080), lambda s: s.apply([route])) == pods_of(
+        9
+    )
+
+
+@pytest.mark.parametrize("retry_namespace", ["ns4", "ns0"])
+def test_retry_translates_its_source_in_its_own_namespace(retry_namespace):
+    retry = {
+        "apiVersion": "policy.openservicemesh.io/v1alpha1",
+        "kind": "Retry",
+        "metadata": {"name": "retry", "namespace": retry_namespace},
+        "spec": {
+            "source": {"kind": "ServiceAccount", "name": "app4", "namespace": "ns4"},
+            "destinations": [{"kind": "Service", "name": "app5", "namespace": "ns5"}],
+            "retryPolicy": {"retryOn": "5xx", "numRetries": 3},
+        },
+    }
+    assert scoped_against_full(chain_objects(), lambda s: s.apply([retry])) == pods_of(4)
+
+
+def test_service_newly_selecting_pods_translates_them_and_their_callers():
+    # The pods themselves are unchanged: only which services they are in.
+    service = copy.deepcopy(find(chain_objects(), "Service", "app5"))
+    service["metadata"]["name"] = "app5-admin"
+    service["spec"]["ports"] = [{"name": "http-admin", "port": 81, "targetPort": 8081}]
+    assert scoped_against_full(chain_objects(), lambda s: s.apply([service])) == pods_of(4, 5)
+
+
+def test_proxy_naming_its_pod_is_translated_when_the_pod_appears():
+    source, engine = chain_mesh()
+    engine.add("early", ProxyIdentity("uuid-early", Identity("ns5", "app5"), "app5-9"))
+    pod = copy.deepcopy(find(chain_objects(), "Pod", "app5-0"))
+    pod["metadata"]["name"] = "app5-9"
+    pod["metadata"]["labels"]["osm-proxy-uuid"] = "not-the-proxys"
+    pod["status"]["podIP"] = "10.200.0.1"
+    assert retranslated(engine, lambda: source.apply([pod])) == {"early"} | pods_of(4)
+
+
+def test_permissive_mode_new_service_translates_every_proxy():
+    service = copy.deepcopy(find(chain_objects(), "Service", "app5"))
+    service["metadata"]["name"] = "app5-admin"
+    everyone = pods_of(*range(20))  # each may call the new service
+    assert scoped_against_full(permissive_objects(), lambda s: s.apply([service])) == everyone
+
+
+def test_dependents_know_which_proxies_they_hold():
+    dependents = Dependents()
+    proxy = ProxyIdentity("uuid-1", Identity("ns5", "app5"))
+    for node in ("b", "a"):
+        dependents.record(node, proxy, Dependencies(("ns5", "app5-0"), frozenset({("ns5", "x")})))
+    assert ("a" in dependents, "c" in dependents) == (True, False)
+    assert (dependents.nodes(), len(dependents)) == (["a", "b"], 2)
+    dependents.remove("a")
+    assert ("a" in dependents, dependents.nodes()) == (False, ["b"])
