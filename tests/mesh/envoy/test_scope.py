@@ -19,7 +19,7 @@ from osm_mesh.catalog.diff import CatalogDiff, diff_catalogs
 from osm_mesh.certs import CertificateAuthority, CertManager
 from osm_mesh.envoy.index import MeshIndex, mesh_index
 from osm_mesh.envoy.model import Dependencies
-from osm_mesh.envoy.scope import Dependents, affected_by
+from osm_mesh.envoy.scope import Affected, Dependents, affected_by
 from osm_mesh.envoy.translate import ProxyIdentity, TranslateOptions
 from osm_mesh.recompute import Recomputer
 from osm_mesh.xds.cache import SnapshotCache
@@ -421,3 +421,36 @@ def test_dependents_know_which_proxies_they_hold():
     assert (dependents.nodes(), len(dependents)) == (["a", "b"], 2)
     dependents.remove("a")
     assert ("a" in dependents, dependents.nodes()) == (False, ["b"])
+
+
+def test_dependents_forget_what_a_proxy_no_longer_depends_on():
+    index = MeshIndex(build_catalog(chain_objects()), TranslateOptions())  # app4 may call app5
+    app4, app5 = Identity("ns4", "app4"), Identity("ns5", "app5")
+    proxy = ProxyIdentity("uuid-4", app4, pod_name="app4-named")
+    depends = Dependencies(
+        ("ns4", "app4-0"), frozenset({("ns5", "app5")}), frozenset({("ns5", "app6")}), True
+    )
+    changes = {
+        "its policy": Affected(allowances={app4}),
+        "its reach": Affected(reach={app4}),
+        "its callee's pods": Affected(members={app5}),
+        "any service (it calls all)": Affected(services={("ns9", "app9")}),
+        "a service it calls": Affected(services={("ns5", "app5")}),
+        "endpoints it holds": Affected(endpoints={("ns5", "app6")}),
+        "its pod": Affected(pods={("ns4", "app4-0")}),
+        "the pod it names": Affected(pods={("ns4", "app4-named")}),
+        "its uuid": Affected(uuids={"uuid-4"}),
+    }
+
+    def concerned(dependents: Dependents) -> list[str]:
+        return [what for what, c in changes.items() if dependents.affected(c, index, index)]
+
+    dependents = Dependents()
+    dependents.record("node", proxy, depends)
+    assert concerned(dependents) == list(changes)
+    # The same node, now another proxy with other dependencies: nothing of the first one stays.
+    dependents.record("node", ProxyIdentity("uuid-7", Identity("ns7", "app7")), Dependencies())
+    assert concerned(dependents) == []
+    dependents.record("node", proxy, depends)
+    dependents.remove("node")
+    assert concerned(dependents) == []
