@@ -371,7 +371,8 @@ def _fault_injection(ctx: Ctx, spec: dict[str, Any], ns: str, name: str) -> Faul
         data = mapping(ctx, spec["delay"], "spec.delay")
         unknown_keys(ctx, data, "spec.delay", ("fixedDelay", "percentage"))
         seconds = _duration(ctx, data, "fixedDelay", "spec.delay.fixedDelay")
-        if seconds is None and "fixedDelay" not in data:
+        # A null or "" fixedDelay is missing too: accepted, the delay would inject nothing.
+        if data.get("fixedDelay") in (None, ""):
             ctx.error("spec.delay.fixedDelay", "is required", 'set e.g. fixedDelay: "200ms"')
         percent = _percentage(ctx, data, "spec.delay")
         if seconds is not None and percent is not None:

@@ -243,6 +243,14 @@ REFUSED = {
             error("spec.delay.fixedDelay", "is required", 'set e.g. fixedDelay: "200ms"'),
         ],
     ),
+    # A null or empty fixedDelay is missing, not a delay that injects nothing.
+    **{
+        f"delay with fixedDelay {raw!r}": (
+            changed(changed(FAULT, "spec.abort", DELETE), "spec.delay.fixedDelay", raw),
+            [error("spec.delay.fixedDelay", "is required", 'set e.g. fixedDelay: "200ms"')],
+        )
+        for raw in (None, "")
+    },
     # The invalid value is reported once, not also as missing.
     "delay not a duration": (
         changed(FAULT, "spec.delay.fixedDelay", "soon"),
