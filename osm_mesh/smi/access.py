@@ -18,8 +18,9 @@ def _subject(
     ctx: Ctx, raw: Any, path: str, source: bool, with_port: bool = False
 ) -> IdentityRef | None:
     data = mapping(ctx, raw, path, required=True)
-    if not data:
-        return None
+    if not isinstance(raw, dict):
+        return None  # mapping() said what is wrong
+    # An empty subject ({}) goes on: its missing name is an error, not a silent drop.
     unknown_keys(ctx, data, path, ("kind", "name", "namespace") + (("port",) if with_port else ()))
     kind = data.get("kind", "ServiceAccount")
     if kind != "ServiceAccount":
@@ -97,16 +98,15 @@ def traffic_target(ctx: Ctx, obj: dict[str, Any], version: str, ns: str, name: s
     else:
         spec, base = mapping(ctx, obj.get("spec"), "spec", required=True), "spec."
         rules_key = "rules"
-        known = ("destination", "sources", "rules") + (("port",) if version == "v1alpha2" else ())
-        unknown_keys(ctx, spec, "spec", known)
-    dest_raw = mapping(ctx, spec.get("destination"), f"{base}destination", required=True)
+        # No version has spec.port: the port restriction is destination.port (v1alpha2), so a
+        # spec.port restricts nothing and is flagged like any unknown field.
+        unknown_keys(ctx, spec, "spec", ("destination", "sources", "rules"))
+    dest_raw = spec.get("destination")
     with_port = version in ("v1alpha1", "v1alpha2")
-    destination = (
-        _subject(ctx, dest_raw, f"{base}destination", False, with_port) if dest_raw else None
-    )
+    destination = _subject(ctx, dest_raw, f"{base}destination", False, with_port)
     port = None
-    if version in ("v1alpha1", "v1alpha2") and dest_raw.get("port") is not None:
-        port = port_number(ctx, dest_raw.get("port"), f"{base}destination.port")
+    if with_port and isinstance(dest_raw, dict) and dest_raw.get("port") is not None:
+        port = port_number(ctx, dest_raw["port"], f"{base}destination.port")
     sources_raw = seq(ctx, spec.get("sources"), f"{base}sources")
     sources: list[IdentityRef] = []
     for i, s in enumerate(sources_raw):

@@ -236,3 +236,39 @@ def test_the_target_names_its_api_version(version):
         del obj["spec"]
     tt, _ = parse(obj)
     assert tt.ref.api_version == f"{ACCESS}/{version}"
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        (
+            {"destination": {}},
+            [error("spec.destination.name", "is required", "set spec.destination.name")],
+        ),
+        (
+            {"sources": [WEB, {}]},
+            [
+                error("spec.sources[1].name", "is required", "set spec.sources[1].name"),
+                warning(
+                    "spec.sources[1].namespace",
+                    "source has no namespace and will never match (SMI spec)",
+                    "set the source ServiceAccount's namespace",
+                ),
+            ],
+        ),
+    ],
+)
+def test_an_empty_subject_is_refused_with_the_reason(spec, expected):
+    # Once dropped silently: `destination: {}` lost the whole target without a word, and
+    # `sources: [{}]` gave a target whose only source had vanished.
+    tt, problems = parse(target(**spec))
+    assert (tt, problems) == (None, expected)
+
+
+@pytest.mark.parametrize("version", ["v1alpha2", "v1alpha3"])
+def test_a_spec_port_restricts_nothing_and_is_flagged(version):
+    # The port restriction of v1alpha2 is destination.port; no version has spec.port (the
+    # CRDs prune it), so a target written with it allows every port: the user must be told.
+    tt, problems = parse(target(version, port=8080))
+    assert problems == [unknown("spec.port", "destination, sources, rules")]
+    assert tt.port is None
