@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from osm_mesh.smi import codes
 from osm_mesh.smi.model import IdentityRef, Rule, TrafficTarget
 from tests.mesh.smi.problems import error, meta, parse, unknown, warning
 
@@ -272,3 +273,105 @@ def test_a_spec_port_restricts_nothing_and_is_flagged(version):
     tt, problems = parse(target(version, port=8080))
     assert problems == [unknown("spec.port", "destination, sources, rules")]
     assert tt.port is None
+
+
+def v1alpha1_target(**fields: Any) -> dict[str, Any]:
+    obj = target("v1alpha1") | v1alpha1_body() | fields
+    del obj["spec"]
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (
+            target(sources=[WEB | {"kind": "Group"}]),
+            [
+                error(
+                    "spec.sources[0].kind",
+                    "unsupported subject kind 'Group'",
+                    "use kind: ServiceAccount",
+                )
+            ],
+        ),
+        (
+            target(rules=[ROUTES | {"kind": "HTTPRoute"}]),
+            [
+                error(
+                    "spec.rules[0].kind",
+                    "unknown rule kind 'HTTPRoute'",
+                    "use HTTPRouteGroup, TCPRoute, UDPRoute",
+                )
+            ],
+        ),
+        (
+            target(rules=[]),
+            [
+                error(
+                    "spec.rules",
+                    "at least one rule is required",
+                    "add a rule referencing an HTTPRouteGroup or TCPRoute",
+                )
+            ],
+        ),
+        (
+            target("v1alpha2", destination=API | {"port": 0}),
+            [
+                error(
+                    "spec.destination.port", "invalid port 0", "use an integer between 1 and 65535"
+                )
+            ],
+        ),
+        # v1alpha1 has no spec: its fields are named from the top.
+        (
+            v1alpha1_target(destination={"namespace": "ns", "port": 0}, specs=[]),
+            [
+                error("destination.name", "is required", "set destination.name"),
+                error("destination.port", "invalid port 0", "use an integer between 1 and 65535"),
+            ],
+        ),
+        (
+            v1alpha1_target(specs=[]),
+            [
+                error(
+                    "specs",
+                    "at least one rule is required",
+                    "add a rule referencing an HTTPRouteGroup or TCPRoute",
+                )
+            ],
+        ),
+        (
+            target(destination=API | {"namespace": "other"}),
+            [
+                error(
+                    "spec.destination.namespace",
+                    "destination namespace 'other' differs from the TrafficTarget's namespace 'ns'",
+                    "create the TrafficTarget in namespace 'other'",
+                )
+            ],
+        ),
+    ],
+)
+def test_target_errors_name_the_field_and_the_fix(obj, expected):
+    tt, problems = parse(obj)
+    assert (tt, problems) == (None, expected)
+
+
+def test_a_source_listed_twice_is_kept_once_with_a_warning():
+    tt, problems = parse(target(sources=[WEB, WEB]))
+    assert tt.sources == (IdentityRef("web", "ns"),)
+    assert problems == [warning("spec.sources[1]", "source listed twice", "remove the duplicate")]
+
+
+def test_a_v1alpha2_port_read_as_v1alpha3_says_why_it_is_honoured():
+    tt, problems = parse(target(destination=API | {"port": 80}))
+    assert tt.port == 80
+    assert problems == [
+        warning(
+            "spec.destination.port",
+            "unknown field in v1alpha3 (a v1alpha2 field); honoured as in v1alpha2, since the "
+            "API server shows a stored v1alpha2 object this way",
+            "write apiVersion access.smi-spec.io/v1alpha2 for a per-port TrafficTarget",
+            codes.UNKNOWN_FIELD,
+        )
+    ]
