@@ -112,17 +112,27 @@ def traffic_split(ctx: Ctx, obj: dict[str, Any], version: str, ns: str, name: st
         data = mapping(ctx, item, p)
         svc = text(ctx, data.get("service"), f"{p}.service")
         weight = _weight(ctx, data.get("weight"), f"{p}.weight", version)
-        if svc and dns1123_label_problem(svc.split(".")[0]):
+        # A backend is a Service of the split's namespace: "<name>" or its FQDN.
+        svc_labels = svc.split(".")
+        if svc and dns1123_label_problem(svc_labels[0]):
             ctx.error(
                 f"{p}.service",
-                f"invalid backend service {svc!r}: {dns1123_label_problem(svc.split('.')[0])}",
+                f"invalid backend service {svc!r}: {dns1123_label_problem(svc_labels[0])}",
                 "name a Service in the TrafficSplit's namespace",
             )
-        if svc in seen:
+        if len(svc_labels) > 1 and svc_labels[1] != ns:
+            # Read as "<name>" it would send the share to another Service than the one named.
+            ctx.error(
+                f"{p}.service",
+                f"backend service {svc!r} is in namespace {svc_labels[1]!r}, "
+                f"not the TrafficSplit's namespace {ns!r}",
+                "name a Service in the TrafficSplit's namespace",
+            )
+        if svc_labels[0] in seen:
             ctx.error(f"{p}.service", f"backend {svc!r} listed twice", "merge the two entries")
-        seen.add(svc)
+        seen.add(svc_labels[0])
         if svc and weight is not None:
-            backends.append(Backend(svc.split(".")[0], weight))
+            backends.append(Backend(svc_labels[0], weight))
     if backends and all(b.weight == 0 for b in backends):
         ctx.warn(
             "spec.backends",

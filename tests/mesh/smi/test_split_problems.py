@@ -20,7 +20,7 @@ NO_BACKEND = (
     "at least one backend is required",
     "add backends: [{service: NAME, weight: N}]",
 )
-LONG_NAMESPACE = "a-namespace-with-a-name-long-enough-to-push-the-backend-over-63"
+LONG_FQDN = "ns.svc.a-cluster-domain-long-enough-to-push-the-name-over-63.local"
 
 
 def split(spec: Any, version: str = "v1alpha4") -> dict[str, Any]:
@@ -92,15 +92,44 @@ def split(spec: Any, version: str = "v1alpha4") -> dict[str, Any]:
         ),
         pytest.param(
             # The name is judged by its first label; the whole string is over 63 characters.
-            {"service": "api", "backends": [{"service": f"API_v1.{LONG_NAMESPACE}", "weight": 1}]},
+            {"service": "api", "backends": [{"service": f"API_v1.{LONG_FQDN}", "weight": 1}]},
             [
                 (
                     "spec.backends[0].service",
-                    f"invalid backend service 'API_v1.{LONG_NAMESPACE}': {LABEL_CHARS}",
+                    f"invalid backend service 'API_v1.{LONG_FQDN}': {LABEL_CHARS}",
                     "name a Service in the TrafficSplit's namespace",
                 )
             ],
             id="backend-name-not-dns",
+        ),
+        pytest.param(
+            {"service": "api", "backends": [{"service": "api-v2.other", "weight": 1}]},
+            [
+                (
+                    "spec.backends[0].service",
+                    "backend service 'api-v2.other' is in namespace 'other', "
+                    "not the TrafficSplit's namespace 'ns'",
+                    "name a Service in the TrafficSplit's namespace",
+                )
+            ],
+            id="backend-in-another-namespace",
+        ),
+        pytest.param(
+            {
+                "service": "api",
+                "backends": [
+                    {"service": "api-v1", "weight": 1},
+                    {"service": "api-v1.ns.svc.cluster.local", "weight": 2},
+                ],
+            },
+            [
+                (
+                    "spec.backends[1].service",
+                    "backend 'api-v1.ns.svc.cluster.local' listed twice",
+                    "merge the two entries",
+                )
+            ],
+            id="backend-by-name-and-fqdn",
         ),
         pytest.param(
             {"service": "api", "backends": ONE_BACKEND, "matches": "beta"},
