@@ -141,7 +141,12 @@ def _check_mapping(
             if not isinstance(value, dict):
                 out.append(
                     Problem(
-                        "error", ref, where, "must be a mapping", "write it as key: value pairs"
+                        "error",
+                        ref,
+                        where,
+                        "must be a mapping",
+                        "write it as key: value pairs",
+                        code=codes.INVALID_FIELD.id,
                     )
                 )
             else:
