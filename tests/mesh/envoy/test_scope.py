@@ -4,6 +4,11 @@ The property test drives two Recomputers through the same random change sequence
 recomputes only the proxies each change can affect, the other translates every proxy every
 time. After each step every proxy's served bytes (each resource as serialized for the wire)
 must be the same in both.
+
+The targeted tests pin exactly who is translated again for each kind of change (TrafficTargets
+and the routes they name, endpoints, split roots/backends/routes, Retries, services selecting
+pods, permissive mode), compare with a full recompute where a miss would leave a proxy stale,
+and check the MeshIndex a scoped recompute derives (against a fresh one) and its memo.
 """
 
 from __future__ import annotations
