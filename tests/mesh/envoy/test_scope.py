@@ -459,3 +459,10 @@ def test_dependents_forget_what_a_proxy_no_longer_depends_on():
     dependents.record("node", proxy, depends)
     dependents.remove("node")
     assert concerned(dependents) == []
+
+
+def test_index_evaluates_each_destinations_allowances_once():
+    # Every proxy's RBAC reads them: one evaluation of the TrafficTargets per catalog.
+    index = MeshIndex(build_catalog(chain_objects()), TranslateOptions())
+    allowances = index.allowances(Identity("ns5", "app5"))
+    assert allowances and index.allowances(Identity("ns5", "app5")) is allowances

@@ -389,3 +389,45 @@ def test_split_matches_split_only_matching_requests(cert, version):
     # Requests the group does not match are not split: the root's own cluster, any path.
     assert rest["match"] == {"prefix": "/"}
     assert rest["route"]["cluster"] == "shop/api|80"
+
+
+def test_http_routes_time_out_after_the_route_timeout(cert):
+    cat = catalog()
+    for timeout in (15.0, 7.5):
+        res = translate(cat, proxy_of(cat, "web"), TranslateOptions(route_timeout=timeout), cert)
+        vhosts = {v.name: v for v in res.routes[names.OUTBOUND_ROUTE].virtual_hosts}
+        assert vhosts["shop/api|80"].routes[0].route.timeout.ToNanoseconds() == timeout * 1e9
+
+
+def test_caller_of_a_split_backend_may_call_the_root(cert):
+    """web may call api-v2 only: api (the root, sending to api-v2) is in its outbound too,
+    also behind a split whose root does not exist (listed first)."""
+    ghost = traffic_split(NS, "a-ghost", "ghost", {"api-v2": 100})
+    only_v2 = [
+        o for o in objects() if o["metadata"]["name"] != "api" or o["kind"] != "TrafficTarget"
+    ]
+    source = FileSource(objects=[*only_v2, ghost], monitored="all", pod_ip=lambda *a: "10.1.1.1")
+    cat = source.snapshot()
+    assert [s.name for s in cat.traffic_splits] == ["a-ghost", "split"]
+    res = translate(cat, proxy_of(cat, "web"), TranslateOptions(), cert)
+    vhosts = {v.name: v for v in res.routes[names.OUTBOUND_ROUTE].virtual_hosts}
+    assert set(vhosts) == {"shop/api|80", "shop/api-v2|80", "deny-unlisted"}
+    assert vhosts["shop/api|80"].routes[0].route.cluster == "shop/api-v2|80"
+    # The backend still answers to the root's names despite the rootless split before it.
+    backend = translate(cat, proxy_of(cat, "api-v2"), TranslateOptions(), cert)
+    (vhost,) = backend.routes[names.INBOUND_ROUTE].virtual_hosts
+    assert "api.shop.svc.cluster.local" in vhost.domains
+
+
+def test_udp_service_ports_get_no_outbound_http_or_tcp(cert):
+    dns = service(NS, "dns", app="api")
+    dns["spec"]["ports"] = [{"name": "dns", "port": 53, "protocol": "UDP", "targetPort": 53}]
+    source = FileSource(
+        objects=[*objects(permissive=True), dns], monitored="all", pod_ip=lambda *a: "10.1.1.1"
+    )
+    cat = source.snapshot()
+    res = translate(cat, proxy_of(cat, "web"), TranslateOptions(), cert)
+    assert "shop/api|80" in res.clusters
+    assert not [name for name in res.clusters if "dns" in name]
+    vhosts = [v.name for v in res.routes[names.OUTBOUND_ROUTE].virtual_hosts]
+    assert not [name for name in vhosts if "dns" in name]
