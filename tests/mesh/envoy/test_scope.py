@@ -22,10 +22,11 @@ from benchmarks.bench_catalog import mesh_objects
 from osm_mesh.catalog import FileSource, Identity, build_catalog
 from osm_mesh.catalog.diff import CatalogDiff, diff_catalogs
 from osm_mesh.certs import CertificateAuthority, CertManager
+from osm_mesh.envoy import names
 from osm_mesh.envoy.index import MeshIndex, mesh_index
 from osm_mesh.envoy.model import Dependencies
 from osm_mesh.envoy.scope import Affected, Dependents, affected_by
-from osm_mesh.envoy.translate import ProxyIdentity, TranslateOptions
+from osm_mesh.envoy.translate import ProxyIdentity, TranslateOptions, translate
 from osm_mesh.recompute import Recomputer
 from osm_mesh.xds.cache import SnapshotCache
 from tests.mesh.envoy.random_mesh import ACCOUNTS, NAMESPACES, UUIDS, RandomMesh
@@ -466,3 +467,28 @@ def test_index_evaluates_each_destinations_allowances_once():
     index = MeshIndex(build_catalog(chain_objects()), TranslateOptions())
     allowances = index.allowances(Identity("ns5", "app5"))
     assert allowances and index.allowances(Identity("ns5", "app5")) is allowances
+
+
+def test_split_backend_answers_to_the_roots_names_only_on_ports_it_has_endpoints_on():
+    # app15's port 80 targets a named port only app15-0 declares, and app15-0 has no IP yet
+    # (the catalog has not seen it): the root app5 sends port 80 to itself, port 81 to app15.
+    objects = split_objects()
+    find(objects, "Service", "app15")["spec"]["ports"] = [
+        {"name": "http", "port": 80, "targetPort": "web"},
+        {"name": "http-alt", "port": 81, "targetPort": 8080},
+    ]
+    pod = find(objects, "Pod", "app15-0")
+    pod["spec"]["containers"][0]["ports"] = [{"name": "web", "containerPort": 8080}]
+    del pod["status"]["podIP"]
+    catalog = build_catalog(objects)
+    proxy = ProxyIdentity(pod["metadata"]["labels"]["osm-proxy-uuid"], Identity("ns5", "app15"))
+    resources = translate(catalog, proxy, TranslateOptions())
+    root_names = {
+        v.name: sorted(d for d in v.domains if d.startswith("app5"))
+        for v in resources.routes[names.INBOUND_ROUTE].virtual_hosts
+    }
+    assert root_names == {
+        "inbound|ns5/app15|80": [],
+        "inbound|ns5/app15|81": ["app5.ns5.svc.cluster.local:81", "app5.ns5.svc:81",
+                                 "app5.ns5:81", "app5:81"],
+    }  # fmt: skip
