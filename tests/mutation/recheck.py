@@ -14,6 +14,7 @@ full run again. docs/testing.md says which of its scores come from a recheck.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -21,6 +22,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import IO
 
 from tests.mutation.__main__ import NO_TESTS, SCRATCH, SURVIVED
 from tests.mutation.targets import TARGETS, Target
@@ -45,6 +47,19 @@ def sync_source(target: Target, work: Path) -> list[Path]:
             (work / "mutants" / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, work / "mutants" / rel)
     return stale
+
+
+def exclusive(work: Path) -> IO[str]:
+    """Hold .mutation/NAME for this recheck: each recheck replaces mutants/tests with the
+    current tests, so a second one at the same time would pull the tests from under the
+    first one's runs (seen as collection errors). Raises BlockingIOError when held."""
+    handle = (work / ".recheck.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise
+    return handle
 
 
 def survivors(mutants: Path) -> dict[str, Path]:
@@ -85,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     mutants = SCRATCH / args.target / "mutants"
     if not mutants.is_dir():
         parser.error(f"no earlier run of {args.target}: run `make mutation TARGETS={args.target}`")
+    try:
+        lock = exclusive(SCRATCH / args.target)
+    except BlockingIOError:
+        parser.error(f"another recheck of {args.target} is running in .mutation/{args.target}")
     stale = sync_source(TARGETS[args.target], SCRATCH / args.target)
     if stale:
         parser.error(f"{stale[0]} changed since the run of {args.target}: run it again in full")
@@ -109,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.record and name in killed:
             record(chosen[name], name, codes[name])
     print(f"{len(killed)} of {len(codes)} survivors now killed", flush=True)
+    lock.close()
     return 0
 
 
