@@ -104,16 +104,23 @@ class AdsServer:
         self.rejected = self.ledger.rejected
 
     # -- lifecycle ------------------------------------------------------------------
+    START_TIMEOUT_SECONDS = 15.0
+
     def start(self) -> int:
         loop = asyncio.new_event_loop()
         self._executor = futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="ads-cb")
         self._loop = loop
         self._thread = threading.Thread(target=loop.run_forever, name="ads-loop", daemon=True)
         self._thread.start()
+        starting = asyncio.run_coroutine_threadsafe(self._serve(), loop)
         try:
-            port = asyncio.run_coroutine_threadsafe(self._serve(), loop).result(15)
+            port = starting.result(self.START_TIMEOUT_SECONDS)
         except BaseException:
-            self._shutdown_loop()
+            # Cut short (Ctrl-C, a timeout) or failed: stop the gRPC server _serve may already
+            # have started before the loop goes, or grpc's finalizer later schedules its
+            # shutdown on a closed loop and prints a traceback at the user.
+            starting.cancel()
+            self.stop(grace=None)
             raise
         self.port = port
         return port
@@ -129,6 +136,7 @@ class AdsServer:
                 ("grpc.max_receive_message_length", self.limits.max_message_bytes),
             ]
         )
+        self._server = server  # stop() reaches it even if start() is cut short from here on
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(_Servicer(self), server)
         address = f"{self.host}:{self.requested_port}"
         if self.tls is not None:
@@ -143,7 +151,6 @@ class AdsServer:
         if port == 0:
             raise InvalidInput(f"cannot listen on {address} for ADS", hint="is the port in use?")
         await server.start()
-        self._server = server
         return port
 
     def stop(self, grace: float | None = 0.5) -> None:

@@ -215,3 +215,40 @@ def test_node_id_with_dots_in_service_account_and_trust_domain():
     ]:
         with pytest.raises(InvalidInput, match=why):
             NodeId.parse(bad, "cluster.local")
+
+
+def test_a_start_cut_short_stops_the_grpc_server_it_had_started(monkeypatch):
+    """Ctrl-C (or a timeout) while `start` waits for the server: the gRPC server already
+    listening is stopped before the event loop closes. Left running, it kept its port until
+    the process exited, where grpc's finalizer scheduled its shutdown on the closed loop and
+    printed a traceback at the user (seen in `osm local run` stopped during start-up)."""
+    import asyncio
+    import socket
+    from concurrent import futures
+
+    ports: list[int] = []
+    real_server = grpc.aio.server
+
+    def server_that_starts_then_hangs(*args, **kwargs):  # type: ignore[no-untyped-def]
+        server = real_server(*args, **kwargs)
+        real_start, real_add_port = server.start, server.add_insecure_port
+
+        def add_port(address: str) -> int:
+            ports.append(real_add_port(address))
+            return ports[-1]
+
+        async def start() -> None:
+            await real_start()
+            await asyncio.sleep(30)  # the caller gives up while the server listens
+
+        server.add_insecure_port = add_port  # type: ignore[method-assign]
+        server.start = start  # type: ignore[method-assign]
+        return server
+
+    monkeypatch.setattr(grpc.aio, "server", server_that_starts_then_hangs)
+    monkeypatch.setattr(AdsServer, "START_TIMEOUT_SECONDS", 1.0)
+    with pytest.raises(futures.TimeoutError):
+        AdsServer(SnapshotCache()).start()
+    assert len(ports) == 1 and ports[0] > 0
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", ports[0]), timeout=2).close()
