@@ -91,6 +91,14 @@ def errors(obj: dict[str, Any]) -> list[tuple[str, str]]:
     return found
 
 
+def with_spec(base: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A copy of ``base`` with these spec fields set (several at once, where ``changed`` sets
+    one path)."""
+    obj = copy.deepcopy(base)
+    obj["spec"].update(fields)
+    return obj
+
+
 def changed(base: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     obj = copy.deepcopy(base)
     *parents, last = path.split(".")

@@ -8,7 +8,6 @@ tests/mesh/resilience/test_parse.py; these are the ways to get them wrong.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import pytest
@@ -17,7 +16,17 @@ from osm_mesh.catalog.build import build_catalog
 from osm_mesh.smi import codes
 from osm_mesh.smi.envoy_regex import envoy_regex_problem
 from osm_mesh.smi.policy_ext import parse_policy
-from tests.mesh.resilience.test_parse import DELETE, FAULT, OSM_RETRY, OSM_UTS, changed
+from tests.mesh.resilience.test_parse import (
+    DELETE,
+    FAULT,
+    OSM_RETRY,
+    OSM_UTS,
+    changed,
+    with_spec,
+)
+from tests.mesh.smi.problems import Seen as Found
+from tests.mesh.smi.problems import error, seen
+from tests.mesh.smi.problems import unknown as unknown_field
 
 GO_DURATION_HINT = 'use a Go duration such as "250ms", "2s" or "1m"'
 RETRY_ON_HINT = (
@@ -28,21 +37,9 @@ RETRY_ON_HINT = (
 HTTP_STATUS_HINT = "use a status code from 200 to 599, e.g. 503"
 UINT32_HINT = "use an integer from 0 to 4294967295"
 
-Found = tuple[str, str, str, str, str]
-
-
-def error(field: str, message: str, hint: str, code: codes.Code = codes.INVALID_FIELD) -> Found:
-    return ("error", field, message, hint, code.id)
-
 
 def unknown(field: str, *known: str) -> Found:
-    return (
-        "warning",
-        field,
-        "unknown field (ignored by the API server)",
-        "known fields: " + ", ".join(known),
-        codes.UNKNOWN_FIELD.id,
-    )
+    return unknown_field(field, ", ".join(known))
 
 
 def not_mapping(field: str) -> Found:
@@ -63,13 +60,7 @@ def bad_duration(field: str, raw: str) -> Found:
 
 def problems_of(obj: dict[str, Any]) -> tuple[Any, list[Found]]:
     result, problems = parse_policy(obj)
-    return result, [(p.severity, p.field, p.message, p.hint, p.code) for p in problems]
-
-
-def with_spec(base: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    obj = copy.deepcopy(base)
-    obj["spec"].update(fields)
-    return obj
+    return result, seen(problems)
 
 
 SOURCE = OSM_RETRY["spec"]["source"]

@@ -6,22 +6,21 @@ value must arrive as written and an omitted field as its documented default.
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 import pytest
 
 from osm_mesh.smi.model import IdentityRef
 from osm_mesh.smi.policy_ext import UINT32_MAX, OutlierDetection, RouteSetting
-from tests.mesh.resilience.test_parse import DELETE, FAULT, OSM_RETRY, OSM_UTS, changed, parsed
+from tests.mesh.resilience.test_parse import (
+    DELETE,
+    FAULT,
+    OSM_RETRY,
+    OSM_UTS,
+    changed,
+    parsed,
+    with_spec,
+)
 
 POLICY = OSM_RETRY["apiVersion"]
-
-
-def with_spec(base: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    obj = copy.deepcopy(base)
-    obj["spec"].update(fields)
-    return obj
 
 
 @pytest.mark.parametrize("base", [OSM_RETRY, OSM_UTS, FAULT], ids=lambda o: o["kind"])
