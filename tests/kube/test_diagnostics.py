@@ -71,6 +71,11 @@ def test_installed_mesh_check_analyze_and_uninstall_dry_run(
     real_cluster.kubectl("create", "namespace", namespace)
     assert _osm(osm, real_cluster, "namespace", "add", namespace).exit_code == 0
     real_cluster.kubectl("create", "serviceaccount", "api", "-n", namespace)
+    # The pod runs as the namespace's "default" ServiceAccount, which kube-controller-manager
+    # creates shortly after the namespace: admission refuses the pod until it exists.
+    real_cluster.kubectl(
+        "wait", "--for=create", "serviceaccount/default", "-n", namespace, "--timeout=60s"
+    )
     real_cluster.kubectl(
         "run", "legacy", "-n", namespace, "--image=registry.local/none:1", "--restart=Never"
     )
